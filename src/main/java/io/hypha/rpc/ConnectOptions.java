@@ -1,0 +1,206 @@
+package io.hypha.rpc;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/** How to reach and log in to a Hypha server, and the client's timing. Fluent and mutable, like Vert.x options. */
+public final class ConnectOptions {
+
+    private String serverUrl;
+    private String workspace;
+    private String token;
+    private String clientId;
+    private Duration methodTimeout = Duration.ofSeconds(30);
+    private Duration pingInterval = Duration.ofSeconds(20);
+    private Duration tokenRefreshInterval = Duration.ofHours(2);
+    private Duration handshakeTimeout = Duration.ofSeconds(30);
+    private Duration maxReconnectDelay = Duration.ofSeconds(60);
+    private int maxReconnectAttempts = 1_000_000;
+    private boolean reconnect = true;
+    private boolean keepAlive = true;
+    private boolean heartbeats = true;
+    private int maxMessageBytes = 32 * 1024 * 1024;
+
+    public ConnectOptions() {
+    }
+
+    public ConnectOptions(ConnectOptions other) {
+        this.serverUrl = other.serverUrl;
+        this.workspace = other.workspace;
+        this.token = other.token;
+        this.clientId = other.clientId;
+        this.methodTimeout = other.methodTimeout;
+        this.pingInterval = other.pingInterval;
+        this.tokenRefreshInterval = other.tokenRefreshInterval;
+        this.handshakeTimeout = other.handshakeTimeout;
+        this.maxReconnectDelay = other.maxReconnectDelay;
+        this.maxReconnectAttempts = other.maxReconnectAttempts;
+        this.reconnect = other.reconnect;
+        this.keepAlive = other.keepAlive;
+        this.heartbeats = other.heartbeats;
+        this.maxMessageBytes = other.maxMessageBytes;
+    }
+
+    /** {@code http(s)://host:port[/base]} or {@code ws(s)://host:port/.../ws}; see {@link #webSocketUrl()}. */
+    public ConnectOptions setServerUrl(String serverUrl) {
+        this.serverUrl = serverUrl;
+        return this;
+    }
+
+    /** Workspace to join; null joins the token's workspace, or the user's own. */
+    public ConnectOptions setWorkspace(String workspace) {
+        this.workspace = workspace;
+        return this;
+    }
+
+    /** A Hypha JWT or the server's root token; null logs in anonymously. */
+    public ConnectOptions setToken(String token) {
+        this.token = token;
+        return this;
+    }
+
+    /** Client id, {@code [A-Za-z0-9_-]+}; a random one when not set. */
+    public ConnectOptions setClientId(String clientId) {
+        this.clientId = clientId;
+        return this;
+    }
+
+    /** How long an outgoing call may go without a reply or a heartbeat. */
+    public ConnectOptions setMethodTimeout(Duration methodTimeout) {
+        this.methodTimeout = Objects.requireNonNull(methodTimeout);
+        return this;
+    }
+
+    /** Interval of the text-frame ping; the link counts as dead when no pong came for twice as long. */
+    public ConnectOptions setPingInterval(Duration pingInterval) {
+        this.pingInterval = Objects.requireNonNull(pingInterval);
+        return this;
+    }
+
+    public ConnectOptions setTokenRefreshInterval(Duration tokenRefreshInterval) {
+        this.tokenRefreshInterval = Objects.requireNonNull(tokenRefreshInterval);
+        return this;
+    }
+
+    public ConnectOptions setHandshakeTimeout(Duration handshakeTimeout) {
+        this.handshakeTimeout = Objects.requireNonNull(handshakeTimeout);
+        return this;
+    }
+
+    public ConnectOptions setMaxReconnectDelay(Duration maxReconnectDelay) {
+        this.maxReconnectDelay = Objects.requireNonNull(maxReconnectDelay);
+        return this;
+    }
+
+    public ConnectOptions setMaxReconnectAttempts(int maxReconnectAttempts) {
+        this.maxReconnectAttempts = maxReconnectAttempts;
+        return this;
+    }
+
+    /** Whether a lost connection is re-established (the user's own {@code disconnect()} never is). */
+    public ConnectOptions setReconnect(boolean reconnect) {
+        this.reconnect = reconnect;
+        return this;
+    }
+
+    /** Text pings keep the server's idle timer from closing a quiet connection; off only in tests. */
+    public ConnectOptions setKeepAlive(boolean keepAlive) {
+        this.keepAlive = keepAlive;
+        return this;
+    }
+
+    /** Heartbeats tell callers that a long call still runs; off only in tests. */
+    public ConnectOptions setHeartbeats(boolean heartbeats) {
+        this.heartbeats = heartbeats;
+        return this;
+    }
+
+    public ConnectOptions setMaxMessageBytes(int maxMessageBytes) {
+        this.maxMessageBytes = maxMessageBytes;
+        return this;
+    }
+
+    public String getServerUrl() {
+        return serverUrl;
+    }
+
+    public String getWorkspace() {
+        return workspace;
+    }
+
+    public String getToken() {
+        return token;
+    }
+
+    public String getClientId() {
+        return clientId;
+    }
+
+    public Duration getMethodTimeout() {
+        return methodTimeout;
+    }
+
+    public Duration getPingInterval() {
+        return pingInterval;
+    }
+
+    public Duration getTokenRefreshInterval() {
+        return tokenRefreshInterval;
+    }
+
+    public Duration getHandshakeTimeout() {
+        return handshakeTimeout;
+    }
+
+    public Duration getMaxReconnectDelay() {
+        return maxReconnectDelay;
+    }
+
+    public int getMaxReconnectAttempts() {
+        return maxReconnectAttempts;
+    }
+
+    public boolean isReconnect() {
+        return reconnect;
+    }
+
+    public boolean isKeepAlive() {
+        return keepAlive;
+    }
+
+    public boolean isHeartbeats() {
+        return heartbeats;
+    }
+
+    public int getMaxMessageBytes() {
+        return maxMessageBytes;
+    }
+
+    /**
+     * The WebSocket URL: {@code http://H} becomes {@code ws://H/ws}, {@code https://H} becomes
+     * {@code wss://H/ws}; a {@code ws(s)://} URL is used as it is. Query strings are refused because
+     * the server takes them for a legacy client and closes the connection.
+     */
+    public String webSocketUrl() {
+        if (serverUrl == null || serverUrl.isBlank()) {
+            throw new IllegalArgumentException("serverUrl is required");
+        }
+        String url = serverUrl.trim();
+        if (url.contains("?")) {
+            throw new IllegalArgumentException("serverUrl must not carry query parameters: " + url);
+        }
+        while (url.endsWith("/")) {
+            url = url.substring(0, url.length() - 1);
+        }
+        if (url.startsWith("http://")) {
+            return "ws://" + url.substring("http://".length()) + "/ws";
+        }
+        if (url.startsWith("https://")) {
+            return "wss://" + url.substring("https://".length()) + "/ws";
+        }
+        if (url.startsWith("ws://") || url.startsWith("wss://")) {
+            return url;
+        }
+        throw new IllegalArgumentException("serverUrl must start with http://, https://, ws:// or wss://: " + url);
+    }
+}

@@ -1,0 +1,1317 @@
+package io.hypha.rpc;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+/**
+ * A Hypha RPC peer over one WebSocket: it registers services that others call, and calls theirs.
+ *
+ * <p>Everything runs on one Vert.x event-loop context; public methods may be called from any thread
+ * and complete their futures on that context. Nothing here blocks.
+ *
+ * <pre>{@code
+ * HyphaClient client = HyphaClient.connect(vertx, new ConnectOptions()
+ *         .setServerUrl("http://127.0.0.1:9527").setToken(token)).toCompletionStage()...;
+ * client.registerService(ServiceDefinition.builder("echo")
+ *         .function(RpcFunction.of("echo", inv -> inv.arg("x")).param("x")).build());
+ * RemoteService svc = client.getService("other-service") ...;
+ * svc.call("hello", "world");
+ * }</pre>
+ */
+public final class HyphaClient {
+
+    /** Frames longer than this plus 1 KiB travel in chunks: Python peers refuse larger WebSocket messages. */
+    static final int CHUNK_SIZE = 262_144;
+    private static final int CHUNK_CONCURRENCY = 30;
+    private static final long SESSION_IDLE_NANOS = TimeUnit.MINUTES.toNanos(10);
+    private static final String ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Logger LOG = LoggerFactory.getLogger(HyphaClient.class);
+
+    /** Where the connection stands, for health reporting. */
+    public enum ConnectionState { CONNECTED, RECONNECTING, CLOSED }
+
+    /** A handle to undo {@link #on}. */
+    @FunctionalInterface
+    public interface Registration {
+        void remove();
+    }
+
+    private final Vertx vertx;
+    private final Context context;
+    private final ConnectOptions options;
+    private final String clientId;
+    private WebSocketConnection connection;
+    private ConnectionInfo info;
+    private String workspace;
+    private String managerId;
+    private String publicBaseUrl;
+    private ConnectionState state = ConnectionState.RECONNECTING;
+    private HyphaException closeCause;
+    private long gcTimer = -1;
+
+    private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
+    private final Map<String, Session> sessions = new HashMap<>();
+    private final Map<String, ChunkCache> messageCache = new HashMap<>();
+    private final Set<String> chunkKeysInUse = new HashSet<>();
+    private final Map<String, List<Handler<Map<String, Object>>>> listeners = new HashMap<>();
+    private final Set<String> subscriptions = new LinkedHashSet<>();
+    private final List<Handler<ConnectionState>> stateHandlers = new CopyOnWriteArrayList<>();
+
+    /** Per outgoing call: its reply channel, timer and the callbacks passed in it. */
+    private static final class Session {
+        final String id;
+        final String targetId;
+        final Map<String, RpcFunction> callbacks = new HashMap<>();
+        Promise<Object> promise;
+        String description;
+        long timeoutMs;
+        long timerId = -1;
+        long lastActivityNanos = System.nanoTime();
+
+        Session(String id, String targetId) {
+            this.id = id;
+            this.targetId = targetId;
+        }
+    }
+
+    /** A large message arriving in chunks. */
+    private static final class ChunkCache {
+        final TreeMap<Long, byte[]> chunks = new TreeMap<>();
+        long nextIndex;
+    }
+
+    /** How to answer an incoming call. */
+    private record Replier(RemoteMethod resolve, RemoteMethod reject, RemoteMethod heartbeat, double intervalSeconds) {
+    }
+
+    private HyphaClient(Vertx vertx, Context context, ConnectOptions options) {
+        this.vertx = vertx;
+        this.context = context;
+        this.options = options;
+        String id = options.getClientId();
+        this.clientId = id != null ? id : "java-" + newId(12);
+        if (!clientId.matches("[A-Za-z0-9_-]+")) {
+            throw new IllegalArgumentException("clientId must match [A-Za-z0-9_-]+: " + clientId);
+        }
+    }
+
+    /**
+     * Connects, logs in and registers the mandatory {@code built-in} service. Fails with
+     * {@link HyphaException.Refused} carrying the server's own reason when the server says no.
+     */
+    public static Future<HyphaClient> connect(Vertx vertx, ConnectOptions options) {
+        HyphaClient client;
+        try {
+            options.webSocketUrl();
+            Context current = Vertx.currentContext();
+            Context context = current != null && current.isEventLoopContext() && current.owner() == vertx
+                    ? current : vertx.getOrCreateContext();
+            if (!context.isEventLoopContext()) {
+                context = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
+            }
+            client = new HyphaClient(vertx, context, new ConnectOptions(options));
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e);
+        }
+        return client.onLoop(client::start);
+    }
+
+    private Future<HyphaClient> start() {
+        connection = new WebSocketConnection(vertx, context, options, clientId, new WebSocketConnection.Listener() {
+            @Override
+            public void onBinary(Buffer frame) {
+                handleFrame(frame);
+            }
+
+            @Override
+            public Future<Void> onOpen(ConnectionInfo connectionInfo, boolean reconnected) {
+                return restore(connectionInfo, reconnected);
+            }
+
+            @Override
+            public void onLost(String reason) {
+                setState(ConnectionState.RECONNECTING);
+            }
+
+            @Override
+            public void onClosed(HyphaException cause) {
+                shutDown(cause);
+            }
+        });
+        gcTimer = vertx.setPeriodic(TimeUnit.MINUTES.toMillis(5), t -> collectIdleSessions());
+        return connection.open().map(i -> this).onFailure(err -> {
+            vertx.cancelTimer(gcTimer);
+            connection.close();
+        });
+    }
+
+    // ------------------------------------------------------------------ identity and state
+
+    public String clientId() {
+        return clientId;
+    }
+
+    public String workspace() {
+        return workspace;
+    }
+
+    /** {@code workspace/client_id}. */
+    public String fullClientId() {
+        return workspace + "/" + clientId;
+    }
+
+    public ConnectionInfo connectionInfo() {
+        return info;
+    }
+
+    public ConnectionState state() {
+        return state;
+    }
+
+    /** The latest reconnection token the server gave (refreshed periodically). */
+    public String reconnectionToken() {
+        return connection.reconnectionToken();
+    }
+
+    /** Notified on every change of {@link ConnectionState}, on the client's context. */
+    public void connectionStateHandler(Handler<ConnectionState> handler) {
+        stateHandlers.add(handler);
+    }
+
+    private void setState(ConnectionState next) {
+        if (state == next || state == ConnectionState.CLOSED) {
+            return;
+        }
+        state = next;
+        for (Handler<ConnectionState> h : stateHandlers) {
+            try {
+                h.handle(next);
+            } catch (RuntimeException e) {
+                LOG.warn("connection state handler failed", e);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ connection life cycle
+
+    private Future<Void> restore(ConnectionInfo connectionInfo, boolean reconnected) {
+        String previousManager = managerId;
+        this.info = connectionInfo;
+        this.workspace = connectionInfo.workspace();
+        this.managerId = connectionInfo.managerId();
+        this.publicBaseUrl = connectionInfo.publicBaseUrl();
+        if (reconnected && previousManager != null) {
+            // calls to the manager of the old connection will never be answered
+            failSessions(s -> s.promise != null && s.targetId.equals("*/" + previousManager),
+                    "the connection to the server was lost before the reply");
+        }
+        services.put("built-in", builtInService());
+        List<ServiceDefinition> toRegister = new ArrayList<>(services.values());
+        Future<Void> chain = Future.succeededFuture();
+        for (ServiceDefinition svc : toRegister) {
+            chain = chain.compose(v -> managerCall("register_service", List.of(registrationInfo(svc)), Map.of()).mapEmpty());
+        }
+        if (!subscriptions.isEmpty()) {
+            List<String> types = new ArrayList<>(subscriptions);
+            chain = chain.compose(v -> managerCall("subscribe", List.of(types), Map.of()).mapEmpty());
+        }
+        return chain.onSuccess(v -> {
+            if (reconnected) {
+                LOG.info("restored {} service(s) and {} subscription(s) as {}", toRegister.size(), subscriptions.size(), fullClientId());
+            }
+            setState(ConnectionState.CONNECTED);
+        });
+    }
+
+    /**
+     * Leaves the server for good: pending calls fail, the server drops our services and tells the
+     * workspace that this client disconnected.
+     */
+    public Future<Void> disconnect() {
+        return onLoop(() -> connection.close());
+    }
+
+    /** Drops the TCP connection without a close handshake, as a network failure would. For tests. */
+    void dropConnection() {
+        context.runOnContext(v -> connection.dropAbruptly());
+    }
+
+    private void shutDown(HyphaException cause) {
+        closeCause = cause;
+        setState(ConnectionState.CLOSED);
+        vertx.cancelTimer(gcTimer);
+        failSessions(s -> true, cause.getMessage());
+        messageCache.clear();
+    }
+
+    private void failSessions(java.util.function.Predicate<Session> which, String reason) {
+        for (Iterator<Session> it = sessions.values().iterator(); it.hasNext(); ) {
+            Session s = it.next();
+            if (!which.test(s)) {
+                continue;
+            }
+            it.remove();
+            cancelTimer(s);
+            if (s.promise != null) {
+                s.promise.tryFail(new HyphaException.ConnectionClosed(reason + " (" + s.description + ")"));
+            }
+        }
+    }
+
+    private void collectIdleSessions() {
+        long now = System.nanoTime();
+        // sessions that only hold callbacks (results, fire-and-forget) live until idle for 10 minutes
+        sessions.values().removeIf(s -> s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS);
+    }
+
+    // ------------------------------------------------------------------ services we provide
+
+    /** Registers (or replaces) a service; completes with its full id {@code workspace/client_id:service_id}. */
+    public Future<String> registerService(ServiceDefinition service) {
+        return onLoop(() -> {
+            if ("built-in".equals(service.id())) {
+                return Future.failedFuture(new IllegalArgumentException("the built-in service is managed by the client"));
+            }
+            ServiceDefinition previous = services.put(service.id(), service);
+            return managerCall("register_service", List.of(registrationInfo(service)), Map.of())
+                    .map(v -> fullClientId() + ":" + service.id())
+                    .onFailure(err -> {
+                        if (previous == null) {
+                            services.remove(service.id());
+                        } else {
+                            services.put(service.id(), previous);
+                        }
+                    });
+        });
+    }
+
+    /** Unregisters one of our services, by short or full id. */
+    public Future<Void> unregisterService(String serviceId) {
+        return onLoop(() -> {
+            String shortId = serviceId.contains(":") ? serviceId.substring(serviceId.lastIndexOf(':') + 1) : serviceId;
+            if (!services.containsKey(shortId) || "built-in".equals(shortId)) {
+                return Future.failedFuture(new IllegalArgumentException("no service of ours with id " + serviceId));
+            }
+            return managerCall("unregister_service", List.of(fullClientId() + ":" + shortId), Map.of())
+                    .onSuccess(v -> services.remove(shortId))
+                    .mapEmpty();
+        });
+    }
+
+    private Map<String, Object> registrationInfo(ServiceDefinition svc) {
+        Map<String, Object> config = svc.config();
+        config.put("workspace", workspace);
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("id", fullClientId() + ":" + svc.id());
+        d.put("name", svc.name());
+        d.put("type", svc.type());
+        d.put("description", svc.description());
+        d.put("docs", svc.docs());
+        d.put("app_id", "*");
+        d.put("config", config);
+        Map<String, Object> schema = new LinkedHashMap<>(svc.schema());
+        svc.properties().forEach((k, v) -> schema.putIfAbsent(k, Map.of("type", v instanceof Number ? "number" : "string")));
+        d.put("service_schema", schema);
+        return d;
+    }
+
+    /** The descriptor our built-in {@code get_service} returns: config plus encoded members. */
+    private Map<String, Object> serviceDescriptor(ServiceDefinition svc) {
+        Map<String, Object> config = svc.config();
+        config.put("workspace", workspace);
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("id", svc.id());
+        d.put("name", svc.name());
+        d.put("type", svc.type());
+        d.put("description", svc.description());
+        d.put("docs", svc.docs());
+        d.put("config", config);
+        d.putAll(svc.properties());
+        d.putAll(encodeMembers(svc.id(), "", svc.members()));
+        return d;
+    }
+
+    private Map<String, Object> encodeMembers(String serviceId, String prefix, Map<String, Object> members) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : members.entrySet()) {
+            String path = prefix + e.getKey();
+            Object v = e.getValue();
+            if (v instanceof RpcFunction fn) {
+                out.put(e.getKey(), encodedFunction("services." + serviceId + "." + path, fn));
+            } else if (v instanceof Map<?, ?> nested) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> m = (Map<String, Object>) nested;
+                out.put(e.getKey(), encodeMembers(serviceId, path + ".", m));
+            } else {
+                out.put(e.getKey(), encode(v, null));
+            }
+        }
+        return out;
+    }
+
+    private Map<String, Object> encodedFunction(String methodPath, RpcFunction fn) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "method");
+        m.put("_rtarget", fullClientId());
+        m.put("_rmethod", methodPath);
+        m.put("_rpromise", "*");
+        m.put("_rname", fn.name());
+        m.put("_rdoc", fn.description());
+        if (publicBaseUrl != null) {
+            m.put("_rserver", publicBaseUrl);
+        }
+        return m;
+    }
+
+    private ServiceDefinition builtInService() {
+        Map<String, Object> cache = new LinkedHashMap<>();
+        cache.put("create", RpcFunction.of("create", inv -> {
+            String key = inv.stringArg("key");
+            touchSession(key, inv);
+            if (messageCache.containsKey(key) && !Boolean.TRUE.equals(inv.arg("overwrite"))) {
+                throw new IllegalStateException("Message with the same key (" + key + ") already exists in the cache store");
+            }
+            messageCache.put(key, new ChunkCache());
+            return null;
+        }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
+        cache.put("append", RpcFunction.of("append", inv -> {
+            ChunkCache c = chunkCache(inv);
+            c.chunks.put(c.nextIndex++, bytesArg(inv, "data"));
+            return null;
+        }).param("key").param("data").optionalParam("heartbeat", false));
+        cache.put("set", RpcFunction.of("set", inv -> {
+            ChunkCache c = chunkCache(inv);
+            long index = inv.longArg("index");
+            c.chunks.put(index, bytesArg(inv, "data"));
+            c.nextIndex = Math.max(c.nextIndex, index + 1);
+            return null;
+        }).param("key").param("index").param("data").optionalParam("heartbeat", false));
+        cache.put("process", RpcFunction.of("process", inv -> {
+            ChunkCache c = chunkCache(inv);
+            messageCache.remove(inv.stringArg("key"));
+            int total = c.chunks.values().stream().mapToInt(b -> b.length).sum();
+            ByteArrayOutputStream all = new ByteArrayOutputStream(total);
+            c.chunks.values().forEach(all::writeBytes);
+            dispatchReassembled(all.toByteArray(), inv.context());
+            return null;
+        }).param("key").optionalParam("heartbeat", false));
+        cache.put("remove", RpcFunction.of("remove", inv -> {
+            if (messageCache.remove(inv.stringArg("key")) == null) {
+                throw new IllegalArgumentException("Message with key " + inv.stringArg("key") + " does not exist");
+            }
+            return null;
+        }).param("key"));
+        return ServiceDefinition.builder("built-in")
+                .name("Builtin services for " + fullClientId())
+                .type("built-in")
+                .visibility(Visibility.PUBLIC)
+                .requireContext(true)
+                .config("api_version", 3)
+                .function(RpcFunction.of("ping", inv -> "pong").param("msg"))
+                .function(RpcFunction.of("get_service", this::builtInGetService).param("service_id"))
+                .member("message_cache", cache)
+                .build();
+    }
+
+    private Object builtInGetService(Invocation inv) {
+        String id = inv.stringArg("service_id");
+        CallContext ctx = inv.context();
+        if (ctx != null && ctx.to() != null && !ctx.to().endsWith("/" + clientId)) {
+            throw new IllegalArgumentException("Services can only be accessed locally");
+        }
+        ServiceDefinition svc = services.get(id);
+        if (svc == null) {
+            throw new IllegalArgumentException("Service not found: " + id);
+        }
+        String callerWs = ctx == null ? null : ctx.workspace();
+        if (svc.visibility() == Visibility.PROTECTED && !workspace.equals(callerWs)
+                && !svc.authorizedWorkspaces().contains(callerWs)) {
+            throw new SecurityException("Permission denied for getting protected service: " + id
+                    + ", workspace mismatch: " + workspace + " != " + callerWs);
+        }
+        return serviceDescriptor(svc);
+    }
+
+    private ChunkCache chunkCache(Invocation inv) {
+        String key = inv.stringArg("key");
+        touchSession(key, inv);
+        ChunkCache c = messageCache.get(key);
+        if (c == null) {
+            throw new IllegalArgumentException("Message with key " + key + " does not exist");
+        }
+        return c;
+    }
+
+    /** Chunks of a reply for one of our calls keep that call alive while they arrive. */
+    private void touchSession(String key, Invocation inv) {
+        if (!Boolean.TRUE.equals(inv.arg("heartbeat"))) {
+            return;
+        }
+        Session s = sessions.get(key);
+        if (s == null) {
+            throw new IllegalStateException("session does not exist anymore: " + key);
+        }
+        resetTimer(s);
+    }
+
+    private static byte[] bytesArg(Invocation inv, String name) {
+        Object v = inv.arg(name);
+        if (v instanceof byte[] b) {
+            return b;
+        }
+        throw new IllegalArgumentException("chunk data must be bytes");
+    }
+
+    /** A reassembled message is stamped with the sender identity of the {@code process} call, which the server vouched for. */
+    private void dispatchReassembled(byte[] bytes, CallContext ctx) {
+        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(bytes);
+        Map<String, Object> main = new LinkedHashMap<>(frame.main());
+        Map<String, Object> stamp = ctx.raw();
+        for (String k : List.of("from", "to", "ws", "user")) {
+            main.put(k, stamp.get(k));
+        }
+        dispatch(new MsgpackCodec.Frame(main, frame.extra()));
+    }
+
+    // ------------------------------------------------------------------ calling others
+
+    /** The workspace manager's method, called directly. */
+    public Future<Object> callManager(String method, List<?> args, Map<String, ?> kwargs) {
+        return onLoop(() -> managerCall(method, args, kwargs));
+    }
+
+    private Future<Object> managerCall(String method, List<?> args, Map<String, ?> kwargs) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "method");
+        m.put("_rtarget", "*/" + managerId);
+        m.put("_rmethod", "services.default." + method);
+        m.put("_rpromise", "*");
+        return call(m, null, args, kwargs, null);
+    }
+
+    /** A service by id ({@code svc}, {@code ws/svc}, {@code ws/cid:svc}, optional {@code @app}), via the manager. */
+    public Future<RemoteService> getService(String serviceId) {
+        return getService(serviceId, Map.of());
+    }
+
+    /** As {@link #getService(String)} with the manager's options, e.g. {@code {"mode": "random"}} or {@code "select:min:load"}. */
+    @SuppressWarnings("unchecked")
+    public Future<RemoteService> getService(String serviceId, Map<String, ?> config) {
+        return callManager("get_service", List.of(serviceId), config.isEmpty() ? Map.of() : Map.of("config", config))
+                .map(d -> {
+                    if (!(d instanceof Map<?, ?> m)) {
+                        throw new HyphaException("get_service(" + serviceId + ") returned " + d);
+                    }
+                    return new RemoteService((Map<String, Object>) m);
+                });
+    }
+
+    /** A service straight from its provider's built-in service, bypassing the manager: {@code ws/cid:svc}. */
+    @SuppressWarnings("unchecked")
+    public Future<RemoteService> getRemoteService(String fullServiceId) {
+        int colon = fullServiceId.lastIndexOf(':');
+        if (colon < 0 || !fullServiceId.contains("/")) {
+            return Future.failedFuture(new IllegalArgumentException("expected workspace/client_id:service_id, got " + fullServiceId));
+        }
+        String provider = fullServiceId.substring(0, colon);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "method");
+        m.put("_rtarget", provider);
+        m.put("_rmethod", "services.built-in.get_service");
+        m.put("_rpromise", "*");
+        return onLoop(() -> call(m, null, List.of(fullServiceId.substring(colon + 1)), Map.of(), null)).map(d -> {
+            Map<String, Object> descriptor = new LinkedHashMap<>((Map<String, Object>) d);
+            descriptor.put("id", fullServiceId);
+            return new RemoteService(descriptor);
+        });
+    }
+
+    /** The registry entry of a service; fails when there is none. */
+    @SuppressWarnings("unchecked")
+    public Future<Map<String, Object>> getServiceInfo(String serviceId) {
+        return callManager("get_service_info", List.of(serviceId), Map.of()).map(v -> (Map<String, Object>) v);
+    }
+
+    /** Services visible to us: a query string ({@code ws}, {@code ws/cid:svc}, ...) or a map of filters. */
+    @SuppressWarnings("unchecked")
+    public Future<List<Map<String, Object>>> listServices(Object query) {
+        List<Object> args = new ArrayList<>();
+        args.add(query);
+        return callManager("list_services", args, Map.of()).map(v -> (List<Map<String, Object>>) v);
+    }
+
+    /** "pong" when the client answers; otherwise the manager's error text. */
+    public Future<String> ping(String client) {
+        return callManager("ping", List.of(client), Map.of()).map(String::valueOf);
+    }
+
+    /** A token for this workspace, e.g. {@code {"permission": "read_write", "expires_in": 3600}}. */
+    public Future<String> generateToken(Map<String, ?> config) {
+        return callManager("generate_token", List.of(config), Map.of()).map(String::valueOf);
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /** Asks the server for these event types (e.g. {@code service_added}); kept across reconnections. */
+    public Future<Void> subscribe(Collection<String> eventTypes) {
+        return onLoop(() -> {
+            List<String> missing = eventTypes.stream().filter(t -> !subscriptions.contains(t)).toList();
+            if (missing.isEmpty()) {
+                return Future.succeededFuture();
+            }
+            return managerCall("subscribe", List.of(missing), Map.of())
+                    .onSuccess(v -> subscriptions.addAll(missing))
+                    .mapEmpty();
+        });
+    }
+
+    /** Listens to an event type; the handler gets the whole event map (payload under {@code data}). */
+    public Registration on(String eventType, Handler<Map<String, Object>> handler) {
+        context.runOnContext(v -> listeners.computeIfAbsent(eventType, k -> new ArrayList<>()).add(handler));
+        return () -> context.runOnContext(v -> {
+            List<Handler<Map<String, Object>>> l = listeners.get(eventType);
+            if (l != null) {
+                l.remove(handler);
+            }
+        });
+    }
+
+    /** Broadcasts a custom event to the subscribed clients of our workspace. */
+    public Future<Void> emit(String eventType, Map<String, ?> data) {
+        return onLoop(() -> {
+            Map<String, Object> main = new LinkedHashMap<>();
+            main.put("type", eventType);
+            main.put("to", "*");
+            main.put("from", fullClientId());
+            main.put("data", encode(data, null));
+            return connection.send(MsgpackCodec.packFrame(main, null));
+        });
+    }
+
+    /**
+     * Completes with the service's registry entry once it exists, or fails after the timeout.
+     * Subscribes to {@code service_added} first and then checks once, so a registration between
+     * the two is not missed; services of other workspaces (which send us no events) are polled.
+     */
+    public Future<Map<String, Object>> waitForService(String serviceId, Duration timeout) {
+        ServiceQuery query;
+        try {
+            query = ServiceQuery.parse(serviceId);
+        } catch (IllegalArgumentException e) {
+            return Future.failedFuture(e);
+        }
+        return onLoop(() -> {
+            Promise<Map<String, Object>> found = Promise.promise();
+            String wantedWs = query.workspace() == null ? workspace : query.workspace();
+            Handler<Map<String, Object>> onAdded = event -> {
+                if (event.get("data") instanceof Map<?, ?> data && query.matches(String.valueOf(data.get("id")), workspace)) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> entry = (Map<String, Object>) data;
+                    found.tryComplete(entry);
+                }
+            };
+            listeners.computeIfAbsent("service_added", k -> new ArrayList<>()).add(onAdded);
+            long deadline = vertx.setTimer(timeout.toMillis(), t -> found.tryFail(new HyphaException.Timeout(
+                    "service " + serviceId + " was not registered within " + timeout.toSeconds() + " s")));
+            Handler<Long> poll = new Handler<>() {
+                long delay = 500;
+
+                @Override
+                public void handle(Long t) {
+                    if (found.future().isComplete()) {
+                        return;
+                    }
+                    checkServiceOnce(serviceId, found).onComplete(ar -> {
+                        if (!found.future().isComplete()) {
+                            delay = Math.min(delay * 2, 5000);
+                            vertx.setTimer(delay, this);
+                        }
+                    });
+                }
+            };
+            Future<Void> subscribed = wantedWs.equals(workspace) ? subscribe(List.of("service_added")) : Future.succeededFuture();
+            subscribed.onComplete(ar -> {
+                if (ar.failed()) {
+                    LOG.debug("service_added subscription failed, polling only: {}", ar.cause().getMessage());
+                }
+                poll.handle(0L);
+            });
+            return found.future().andThen(ar -> {
+                vertx.cancelTimer(deadline);
+                List<Handler<Map<String, Object>>> l = listeners.get("service_added");
+                if (l != null) {
+                    l.remove(onAdded);
+                }
+            });
+        });
+    }
+
+    @SuppressWarnings("unchecked")
+    private Future<Void> checkServiceOnce(String serviceId, Promise<Map<String, Object>> found) {
+        return managerCall("get_service_info", List.of(serviceId), Map.of()).transform(ar -> {
+            if (ar.succeeded() && ar.result() instanceof Map<?, ?> m) {
+                found.tryComplete((Map<String, Object>) m);
+            }
+            return Future.succeededFuture();
+        });
+    }
+
+    // ------------------------------------------------------------------ outgoing calls
+
+    Future<Object> callRemote(RemoteMethod method, List<?> args, Map<String, ?> kwargs, Duration timeout) {
+        return onLoop(() -> call(method.encoded(), method.remoteParent(), args, kwargs, timeout));
+    }
+
+    @SuppressWarnings("unchecked")
+    private Future<Object> call(Map<String, Object> encoded, String remoteParent, List<?> args, Map<String, ?> kwargs,
+                                Duration timeout) {
+        if (state == ConnectionState.CLOSED) {
+            return Future.failedFuture(new HyphaException.ConnectionClosed("Connection is closed"
+                    + (closeCause == null ? "" : ": " + closeCause.getMessage())));
+        }
+        String target = (String) encoded.get("_rtarget");
+        String path = (String) encoded.get("_rmethod");
+        Object mode = encoded.get("_rpromise");
+        boolean withPromise = "*".equals(mode) || Boolean.TRUE.equals(mode);
+        Session session = new Session(newId(22), target);
+        session.description = target + ":" + path;
+        List<Object> all = new ArrayList<>(args);
+        if (kwargs != null && !kwargs.isEmpty()) {
+            all.add(kwargs);
+        }
+        List<Object> encodedArgs;
+        try {
+            encodedArgs = (List<Object>) encode(all, session);
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e);
+        }
+        sessions.put(session.id, session);
+
+        Map<String, Object> main = new LinkedHashMap<>();
+        main.put("type", "method");
+        main.put("from", fullClientId());
+        main.put("to", target);
+        main.put("method", path);
+        if (remoteParent != null) {
+            main.put("parent", remoteParent);
+        }
+        Map<String, Object> extra = new LinkedHashMap<>();
+        if (!encodedArgs.isEmpty()) {
+            extra.put("args", encodedArgs);
+        }
+        if (kwargs != null && !kwargs.isEmpty()) {
+            extra.put("with_kwargs", true);
+        }
+        if (!withPromise) {
+            return send(main, extra, target, remoteParent).transform(ar -> {
+                if (session.callbacks.isEmpty()) {
+                    sessions.remove(session.id);
+                }
+                return ar.succeeded() ? Future.succeededFuture() : Future.failedFuture(ar.cause());
+            });
+        }
+        session.timeoutMs = (timeout != null ? timeout : options.getMethodTimeout()).toMillis();
+        session.promise = Promise.promise();
+        main.put("session", session.id);
+        double heartbeatSeconds = session.timeoutMs / 2000.0;
+        if ("*".equals(mode)) {
+            extra.put("promise", "*");
+            extra.put("t", heartbeatSeconds);
+        } else {
+            Map<String, Object> promise = new LinkedHashMap<>();
+            promise.put("resolve", sessionMethod(session, "resolve"));
+            promise.put("reject", sessionMethod(session, "reject"));
+            promise.put("heartbeat", sessionMethod(session, "heartbeat"));
+            promise.put("interval", heartbeatSeconds);
+            extra.put("promise", promise);
+        }
+        send(main, extra, target, remoteParent).onComplete(ar -> {
+            if (ar.failed()) {
+                sessions.remove(session.id);
+                session.promise.tryFail(ar.cause());
+            } else if (sessions.containsKey(session.id)) {
+                // the timer starts once the whole message is out, so large uploads do not eat the timeout
+                resetTimer(session);
+            }
+        });
+        return session.promise.future();
+    }
+
+    private Map<String, Object> sessionMethod(Session session, String key) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "method");
+        m.put("_rtarget", fullClientId());
+        m.put("_rmethod", session.id + "." + key);
+        m.put("_rpromise", false);
+        return m;
+    }
+
+    private void resetTimer(Session s) {
+        s.lastActivityNanos = System.nanoTime();
+        if (s.promise == null) {
+            return;
+        }
+        cancelTimer(s);
+        s.timerId = vertx.setTimer(s.timeoutMs, t -> {
+            if (sessions.remove(s.id) != null) {
+                s.promise.tryFail(new HyphaException.Timeout("Method call timed out: " + s.description));
+            }
+        });
+    }
+
+    private void cancelTimer(Session s) {
+        if (s.timerId >= 0) {
+            vertx.cancelTimer(s.timerId);
+            s.timerId = -1;
+        }
+    }
+
+    private Future<Void> send(Map<String, Object> main, Map<String, Object> extra, String target, String parentKey) {
+        Buffer frame;
+        try {
+            frame = MsgpackCodec.packFrame(main, extra);
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e);
+        }
+        if (frame.length() <= CHUNK_SIZE + 1024) {
+            return connection.send(frame);
+        }
+        return sendChunked(frame.getBytes(), target, parentKey);
+    }
+
+    /** Uploads a large frame into the receiver's {@code message_cache} and has it processed there (§3.5). */
+    @SuppressWarnings("unchecked")
+    private Future<Void> sendChunked(byte[] frame, String target, String parentKey) {
+        // two chunked messages with the same key would collide in the receiver's cache
+        boolean keyedByParent = parentKey != null && chunkKeysInUse.add(parentKey);
+        String key = keyedByParent ? parentKey : newId(22);
+        if (!keyedByParent) {
+            chunkKeysInUse.add(key);
+        }
+        Map<String, Object> builtIn = new LinkedHashMap<>();
+        builtIn.put("_rtype", "method");
+        builtIn.put("_rtarget", target);
+        builtIn.put("_rmethod", "services.built-in.get_service");
+        builtIn.put("_rpromise", "*");
+        return call(builtIn, null, List.of("built-in"), Map.of(), null).compose(d -> {
+            Map<String, Object> descriptor = (Map<String, Object>) d;
+            Map<String, Object> cache = (Map<String, Object>) descriptor.get("message_cache");
+            Map<String, Object> config = (Map<String, Object>) descriptor.getOrDefault("config", Map.of());
+            if (cache == null) {
+                return Future.failedFuture(new HyphaException(target + " cannot receive large messages (no message_cache)"));
+            }
+            boolean parallel = config.get("api_version") instanceof Number n && n.intValue() >= 3;
+            RemoteMethod create = (RemoteMethod) cache.get("create");
+            RemoteMethod process = (RemoteMethod) cache.get("process");
+            RemoteMethod remove = (RemoteMethod) cache.get("remove");
+            int count = (frame.length + CHUNK_SIZE - 1) / CHUNK_SIZE;
+            return create.call(key, keyedByParent)
+                    .compose(v -> parallel
+                            ? uploadParallel((RemoteMethod) cache.get("set"), key, keyedByParent, frame, count)
+                            : uploadSequential((RemoteMethod) cache.get("append"), key, keyedByParent, frame, 0, count))
+                    .compose(v -> process.call(key, keyedByParent))
+                    .recover(err -> remove.call(key).transform(x -> Future.failedFuture(err)));
+        }).<Void>mapEmpty().andThen(ar -> chunkKeysInUse.remove(key));
+    }
+
+    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, byte[] frame, int count) {
+        Promise<Void> done = Promise.promise();
+        int[] next = {0};
+        int[] finished = {0};
+        Runnable[] pump = new Runnable[1];
+        pump[0] = () -> {
+            while (next[0] < count && next[0] - finished[0] < CHUNK_CONCURRENCY) {
+                int index = next[0]++;
+                set.call(key, index, chunk(frame, index), heartbeat).onComplete(ar -> {
+                    if (ar.failed()) {
+                        done.tryFail(ar.cause());
+                        return;
+                    }
+                    finished[0]++;
+                    if (finished[0] == count) {
+                        done.tryComplete();
+                    } else {
+                        pump[0].run();
+                    }
+                });
+            }
+        };
+        pump[0].run();
+        return done.future();
+    }
+
+    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, byte[] frame, int index, int count) {
+        if (index >= count) {
+            return Future.succeededFuture();
+        }
+        return append.call(key, chunk(frame, index), heartbeat)
+                .compose(v -> uploadSequential(append, key, heartbeat, frame, index + 1, count));
+    }
+
+    private static byte[] chunk(byte[] frame, int index) {
+        int from = index * CHUNK_SIZE;
+        int to = Math.min(frame.length, from + CHUNK_SIZE);
+        byte[] out = new byte[to - from];
+        System.arraycopy(frame, from, out, 0, out.length);
+        return out;
+    }
+
+    // ------------------------------------------------------------------ incoming frames
+
+    private void handleFrame(Buffer buffer) {
+        MsgpackCodec.Frame frame;
+        try {
+            frame = MsgpackCodec.unpackFrame(buffer.getBytes());
+        } catch (RuntimeException e) {
+            LOG.warn("dropping a frame that does not decode: {}", e.getMessage());
+            return;
+        }
+        dispatch(frame);
+    }
+
+    private void dispatch(MsgpackCodec.Frame frame) {
+        Map<String, Object> message = frame.merged();
+        Object type = message.get("type");
+        try {
+            if ("method".equals(type)) {
+                handleMethod(message, frame.main());
+            } else if (type != null) {
+                dispatchEvent(type.toString(), message);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("failed to handle a {} message: {}", type, e.toString(), e);
+        }
+    }
+
+    private void dispatchEvent(String type, Map<String, Object> message) {
+        if ("peer_not_found".equals(type) && message.get("session") instanceof String sid) {
+            Session s = sessions.remove(sid);
+            if (s != null) {
+                cancelTimer(s);
+                if (s.promise != null) {
+                    s.promise.tryFail(new RemoteException(String.valueOf(message.getOrDefault("error", "target is not connected")), ""));
+                }
+            }
+        }
+        List<Handler<Map<String, Object>>> handlers = listeners.get(type);
+        if (handlers == null) {
+            return;
+        }
+        for (Handler<Map<String, Object>> h : new ArrayList<>(handlers)) {
+            try {
+                h.handle(message);
+            } catch (RuntimeException e) {
+                LOG.warn("{} listener failed", type, e);
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private void handleMethod(Map<String, Object> message, Map<String, Object> firstSegment) {
+        String from = str(message.get("from"));
+        String path = str(message.get("method"));
+        if (from == null || path == null) {
+            LOG.warn("dropping a method message without from/method");
+            return;
+        }
+        String remoteWs = from.contains("/") ? from.substring(0, from.indexOf('/')) : workspace;
+        String to = str(message.get("to"));
+        to = to == null ? fullClientId() : (to.contains("/") ? to : remoteWs + "/" + to);
+        Map<String, Object> ctx = new LinkedHashMap<>(firstSegment);
+        ctx.put("connection_type", "websocket");
+        ctx.put("to", to);
+        String callerSession = str(message.get("session"));
+
+        Replier replier;
+        try {
+            replier = replierFor(message, from, remoteWs, callerSession);
+        } catch (RuntimeException e) {
+            LOG.warn("ignoring a call from {} with a malformed reply channel: {}", from, e.getMessage());
+            return;
+        }
+        String methodName = from + ":" + path;
+        if (!to.startsWith(workspace + "/")) {
+            reply(replier, null, new SecurityException("Workspace mismatch: " + to + " is not in " + workspace));
+            return;
+        }
+        int dot = path.indexOf('.');
+        String head = dot < 0 ? path : path.substring(0, dot);
+        String rest = dot < 0 ? "" : path.substring(dot + 1);
+
+        if ("services".equals(head)) {
+            int next = rest.indexOf('.');
+            String serviceId = next < 0 ? rest : rest.substring(0, next);
+            String memberPath = next < 0 ? "" : rest.substring(next + 1);
+            ServiceDefinition svc = services.get(serviceId);
+            Object member = svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
+            if (!(member instanceof RpcFunction fn)) {
+                reply(replier, null, new IllegalArgumentException("Method not found: " + methodName + " at " + clientId));
+                return;
+            }
+            if (svc.visibility() == Visibility.PROTECTED && !remoteWs.equals(workspace)
+                    && !svc.authorizedWorkspaces().contains(remoteWs) && !from.equals("*/" + managerId)) {
+                reply(replier, null, new SecurityException("Permission denied for invoking protected method " + methodName
+                        + ", workspace mismatch: " + workspace + " != " + remoteWs));
+                return;
+            }
+            invoke(fn, message, svc.requiresContext(memberPath) ? ctx : null, replier, remoteWs, callerSession);
+            return;
+        }
+
+        Session session = sessions.get(head);
+        boolean isReply = "resolve".equals(rest) || "reject".equals(rest) || "heartbeat".equals(rest);
+        if (session == null) {
+            if (!isReply) {
+                reply(replier, null, new IllegalStateException("Session not found: " + methodName));
+            }
+            // late or duplicate replies to a finished call are expected and ignored
+            return;
+        }
+        if (!from.equals(qualify(session.targetId, remoteWs))) {
+            LOG.warn("refusing {} from {}: session {} belongs to {}", rest, from, head, session.targetId);
+            reply(replier, null, new SecurityException("Access denied for method call (" + methodName + ") from " + from
+                    + " to target " + session.targetId));
+            return;
+        }
+        if (isReply) {
+            handleReply(session, rest, message);
+            return;
+        }
+        RpcFunction callback = session.callbacks.get(rest);
+        if (callback == null) {
+            reply(replier, null, new IllegalStateException("Method expired or not found: " + methodName));
+            return;
+        }
+        session.lastActivityNanos = System.nanoTime();
+        invoke(callback, message, null, replier, remoteWs, callerSession);
+    }
+
+    private String qualify(String target, String remoteWs) {
+        return target != null && !target.contains("/") ? remoteWs + "/" + target : target;
+    }
+
+    @SuppressWarnings("unchecked")
+    private void handleReply(Session session, String kind, Map<String, Object> message) {
+        if ("heartbeat".equals(kind)) {
+            resetTimer(session);
+            return;
+        }
+        sessions.remove(session.id);
+        cancelTimer(session);
+        if (session.promise == null) {
+            return;
+        }
+        List<Object> args = message.get("args") instanceof List<?> l ? (List<Object>) l : List.of();
+        Object value = args.isEmpty() ? null : decode(args.get(0), null, remoteWorkspaceOf(message));
+        if ("resolve".equals(kind)) {
+            session.promise.tryComplete(value);
+        } else if (value instanceof RemoteException re) {
+            session.promise.tryFail(re);
+        } else {
+            session.promise.tryFail(new RemoteException(String.valueOf(value), ""));
+        }
+    }
+
+    private String remoteWorkspaceOf(Map<String, Object> message) {
+        String from = str(message.get("from"));
+        return from != null && from.contains("/") ? from.substring(0, from.indexOf('/')) : workspace;
+    }
+
+    @SuppressWarnings("unchecked")
+    private Replier replierFor(Map<String, Object> message, String from, String remoteWs, String callerSession) {
+        Object promise = message.get("promise");
+        if (promise == null) {
+            return null;
+        }
+        if ("*".equals(promise)) {
+            if (callerSession == null) {
+                throw new IllegalArgumentException("promise without session");
+            }
+            double interval = message.get("t") instanceof Number n ? n.doubleValue() : 0;
+            return new Replier(replyMethod(from, callerSession, "resolve"), replyMethod(from, callerSession, "reject"),
+                    replyMethod(from, callerSession, "heartbeat"), interval);
+        }
+        Map<String, Object> p = (Map<String, Object>) decode(promise, callerSession, remoteWs);
+        RemoteMethod heartbeat = p.get("heartbeat") instanceof RemoteMethod h ? h : null;
+        double interval = p.get("interval") instanceof Number n ? n.doubleValue() : 0;
+        return new Replier((RemoteMethod) p.get("resolve"), (RemoteMethod) p.get("reject"), heartbeat, interval);
+    }
+
+    private RemoteMethod replyMethod(String caller, String callerSession, String kind) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "method");
+        m.put("_rtarget", caller);
+        m.put("_rmethod", callerSession + "." + kind);
+        m.put("_rpromise", false);
+        return new RemoteMethod(this, m, callerSession);
+    }
+
+    @SuppressWarnings("unchecked")
+    private void invoke(RpcFunction fn, Map<String, Object> message, Map<String, Object> ctx, Replier replier,
+                        String remoteWs, String callerSession) {
+        long heartbeatTimer = -1;
+        if (replier != null && replier.heartbeat() != null && replier.intervalSeconds() > 0 && options.isHeartbeats()) {
+            RemoteMethod hb = replier.heartbeat();
+            heartbeatOnce(hb);
+            heartbeatTimer = vertx.setPeriodic(Math.max(100, (long) (replier.intervalSeconds() * 1000)), t -> heartbeatOnce(hb));
+        }
+        long timerToCancel = heartbeatTimer;
+        Future<Object> result;
+        try {
+            List<Object> args = message.get("args") instanceof List<?> l
+                    ? (List<Object>) decode(l, callerSession, remoteWs) : new ArrayList<>();
+            Map<String, Object> kwargs = new LinkedHashMap<>();
+            if (Boolean.TRUE.equals(message.get("with_kwargs")) && !args.isEmpty() && args.get(args.size() - 1) instanceof Map<?, ?> kw) {
+                args = new ArrayList<>(args);
+                args.remove(args.size() - 1);
+                kwargs.putAll((Map<String, Object>) kw);
+            }
+            CallContext callContext = ctx == null ? null : new CallContext(str(ctx.get("from")), str(ctx.get("to")),
+                    str(ctx.get("ws")), ctx.get("user") instanceof Map<?, ?> u ? (Map<String, Object>) u : Map.of(),
+                    str(ctx.get("method")), ctx);
+            Object r = fn.body().call(new Invocation(fn, args, kwargs, callContext));
+            result = r instanceof Future<?> f ? (Future<Object>) f : Future.succeededFuture(r);
+        } catch (Exception | StackOverflowError e) {
+            result = Future.failedFuture(e);
+        }
+        result.onComplete(ar -> {
+            if (timerToCancel >= 0) {
+                vertx.cancelTimer(timerToCancel);
+            }
+            if (ar.failed() && LOG.isDebugEnabled()) {
+                LOG.debug("{} failed", fn.name(), ar.cause());
+            }
+            reply(replier, ar.result(), ar.failed() ? ar.cause() : null);
+        });
+    }
+
+    private void heartbeatOnce(RemoteMethod heartbeat) {
+        heartbeat.call().onFailure(err -> LOG.debug("heartbeat not sent: {}", err.getMessage()));
+    }
+
+    private void reply(Replier replier, Object value, Throwable error) {
+        if (replier == null) {
+            if (error != null) {
+                LOG.warn("call without a reply channel failed: {}", error.getMessage());
+            }
+            return;
+        }
+        Future<Object> sent = error == null ? replier.resolve().call(value) : replier.reject().call(error);
+        sent.onFailure(err -> LOG.debug("reply not sent: {}", err.getMessage()));
+    }
+
+    // ------------------------------------------------------------------ values
+
+    /** Java values to their wire form; functions become callbacks held by the given session. */
+    private Object encode(Object v, Session session) {
+        if (v == null || v instanceof String || v instanceof Number || v instanceof Boolean || v instanceof byte[]) {
+            return v;
+        }
+        if (v instanceof RpcFunction fn) {
+            if (session == null) {
+                throw new IllegalArgumentException("a function can only be sent as an argument or result of a call");
+            }
+            String objectId = newId(16) + "#" + fn.name();
+            session.callbacks.put(objectId, fn);
+            return encodedFunction(session.id + "." + objectId, fn);
+        }
+        if (v instanceof RemoteMethod rm) {
+            // forwarded as the same reference, so the receiver calls its owner directly
+            return new LinkedHashMap<>(rm.encoded());
+        }
+        if (v instanceof Throwable t) {
+            return errorValue(t);
+        }
+        if (v instanceof NdArray nd) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("_rtype", "ndarray");
+            m.put("_rvalue", nd.data());
+            m.put("_rshape", nd.shape());
+            m.put("_rdtype", nd.dtype());
+            return m;
+        }
+        if (v instanceof CallContext c) {
+            return encode(c.raw(), session);
+        }
+        if (v instanceof RemoteService rs) {
+            return encode(rs.descriptor(), session);
+        }
+        if (v instanceof JsonObject json) {
+            return encode(json.getMap(), session);
+        }
+        if (v instanceof JsonArray json) {
+            return encode(json.getList(), session);
+        }
+        if (v instanceof Map<?, ?> map) {
+            Map<Object, Object> out = new LinkedHashMap<>(Math.max(4, map.size() * 4 / 3 + 1));
+            for (Map.Entry<?, ?> e : map.entrySet()) {
+                out.put(e.getKey(), encode(e.getValue(), session));
+            }
+            return out;
+        }
+        if (v instanceof Collection<?> c) {
+            List<Object> out = new ArrayList<>(c.size());
+            for (Object item : c) {
+                out.add(encode(item, session));
+            }
+            return out;
+        }
+        if (v instanceof Object[] array) {
+            List<Object> out = new ArrayList<>(array.length);
+            for (Object item : array) {
+                out.add(encode(item, session));
+            }
+            return out;
+        }
+        return v;
+    }
+
+    static Map<String, Object> errorValue(Throwable t) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "error");
+        if (t instanceof RemoteException re) {
+            m.put("_rvalue", re.remoteMessage());
+            m.put("_rtrace", re.remoteTrace());
+            return m;
+        }
+        String message = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
+        m.put("_rvalue", message);
+        StringWriter trace = new StringWriter();
+        t.printStackTrace(new PrintWriter(trace));
+        m.put("_rtrace", trace.toString());
+        return m;
+    }
+
+    /** Wire values to Java; {@code _rtype} maps become remote functions, errors and arrays. */
+    @SuppressWarnings("unchecked")
+    private Object decode(Object v, String remoteParent, String remoteWs) {
+        if (v instanceof Map<?, ?> raw) {
+            Map<String, Object> map = (Map<String, Object>) raw;
+            Object rtype = map.get("_rtype");
+            if (rtype != null) {
+                switch (rtype.toString()) {
+                    case "method": {
+                        Map<String, Object> m = new LinkedHashMap<>(map);
+                        String target = str(m.get("_rtarget"));
+                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
+                            m.put("_rtarget", remoteWs + "/" + target);
+                        }
+                        return new RemoteMethod(this, m, remoteParent);
+                    }
+                    case "error":
+                        return new RemoteException(str(map.get("_rvalue")), str(map.get("_rtrace")));
+                    case "ndarray":
+                    case "typedarray": {
+                        List<Long> shape = null;
+                        if (map.get("_rshape") instanceof List<?> s) {
+                            shape = new ArrayList<>();
+                            for (Object d : s) {
+                                shape.add(((Number) d).longValue());
+                            }
+                        }
+                        return new NdArray(joinBytes(map.get("_rvalue")), shape, str(map.get("_rdtype")));
+                    }
+                    case "memoryview":
+                        return joinBytes(map.get("_rvalue"));
+                    case "set": {
+                        Object items = decode(map.get("_rvalue"), remoteParent, remoteWs);
+                        return items instanceof List<?> l ? new LinkedHashSet<>(l) : new LinkedHashSet<>();
+                    }
+                    default:
+                        break;
+                }
+            }
+            for (Map.Entry<String, Object> e : map.entrySet()) {
+                e.setValue(decode(e.getValue(), remoteParent, remoteWs));
+            }
+            return map;
+        }
+        if (v instanceof List<?> raw) {
+            List<Object> list = (List<Object>) raw;
+            for (int i = 0; i < list.size(); i++) {
+                list.set(i, decode(list.get(i), remoteParent, remoteWs));
+            }
+            return list;
+        }
+        return v;
+    }
+
+    private static byte[] joinBytes(Object value) {
+        if (value instanceof byte[] b) {
+            return b;
+        }
+        if (value instanceof List<?> parts) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            for (Object p : parts) {
+                if (p instanceof byte[] b) {
+                    out.writeBytes(b);
+                }
+            }
+            return out.toByteArray();
+        }
+        return new byte[0];
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private <T> Future<T> onLoop(Supplier<Future<T>> action) {
+        if (Vertx.currentContext() == context) {
+            try {
+                return action.get();
+            } catch (RuntimeException e) {
+                return Future.failedFuture(e);
+            }
+        }
+        Promise<T> promise = Promise.promise();
+        context.runOnContext(v -> {
+            try {
+                action.get().onComplete(promise);
+            } catch (RuntimeException e) {
+                promise.tryFail(e);
+            }
+        });
+        return promise.future();
+    }
+
+    private static String str(Object o) {
+        return o == null ? null : o.toString();
+    }
+
+    static String newId(int length) {
+        StringBuilder sb = new StringBuilder(length);
+        for (int i = 0; i < length; i++) {
+            sb.append(ID_ALPHABET.charAt(RANDOM.nextInt(ID_ALPHABET.length())));
+        }
+        return sb.toString();
+    }
+}

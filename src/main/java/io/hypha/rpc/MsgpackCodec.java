@@ -1,0 +1,235 @@
+package io.hypha.rpc;
+
+import java.io.IOException;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.msgpack.core.ExtensionTypeHeader;
+import org.msgpack.core.MessageBufferPacker;
+import org.msgpack.core.MessageFormat;
+import org.msgpack.core.MessagePack;
+import org.msgpack.core.MessageUnpacker;
+
+import io.vertx.core.buffer.Buffer;
+
+/**
+ * Plain values to and from msgpack, following the type rules that Python's {@code msgpack}
+ * (use_bin_type=True, raw=False, strict_map_key=True) expects.
+ *
+ * <table>
+ *   <caption>Java ↔ msgpack</caption>
+ *   <tr><th>Java (sent)</th><th>msgpack</th><th>Java (received)</th></tr>
+ *   <tr><td>null</td><td>nil</td><td>null</td></tr>
+ *   <tr><td>Boolean</td><td>bool</td><td>Boolean</td></tr>
+ *   <tr><td>Byte, Short, Integer, Long, BigInteger (−2^63 … 2^64−1)</td><td>int (smallest form)</td>
+ *       <td>Long; BigInteger only above Long.MAX_VALUE</td></tr>
+ *   <tr><td>Float, Double (NaN and infinities kept)</td><td>float64</td><td>Double (float32 widened)</td></tr>
+ *   <tr><td>String, Character, Enum (its name)</td><td>str</td><td>String</td></tr>
+ *   <tr><td>byte[], ByteBuffer, Vert.x Buffer</td><td>bin</td><td>byte[]</td></tr>
+ *   <tr><td>List, Collection, Object[]</td><td>array</td><td>ArrayList</td></tr>
+ *   <tr><td>Map with String keys</td><td>map</td><td>LinkedHashMap (non-string keys received become strings)</td></tr>
+ *   <tr><td>Instant</td><td>str (ISO-8601)</td><td>—</td></tr>
+ *   <tr><td>—</td><td>ext −1 (timestamp)</td><td>Instant</td></tr>
+ *   <tr><td>—</td><td>other ext</td><td>{@link Extension}</td></tr>
+ * </table>
+ *
+ * Functions, errors and remote references are turned into {@code _rtype} maps by {@link HyphaClient}
+ * before they reach this codec; anything else is refused with {@link IllegalArgumentException}.
+ */
+public final class MsgpackCodec {
+
+    private static final BigInteger UINT64_MAX = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);
+    private static final BigInteger LONG_MAX = BigInteger.valueOf(Long.MAX_VALUE);
+
+    /** An msgpack extension value other than the timestamp; received only, never sent. */
+    public record Extension(byte type, byte[] data) {
+    }
+
+    private MsgpackCodec() {
+    }
+
+    /** One msgpack object. */
+    public static byte[] pack(Object value) {
+        try (MessageBufferPacker packer = MessagePack.newDefaultBufferPacker()) {
+            write(packer, value);
+            return packer.toByteArray();
+        } catch (IOException e) {
+            throw new IllegalStateException("msgpack encoding failed", e);
+        }
+    }
+
+    /**
+     * A Hypha frame: the main map, then the optional extra map, concatenated without a length
+     * prefix (the server parses only the first object and forwards the rest untouched).
+     */
+    public static Buffer packFrame(Map<String, ?> main, Map<String, ?> extra) {
+        try (MessageBufferPacker packer = MessagePack.newDefaultBufferPacker()) {
+            write(packer, main);
+            if (extra != null && !extra.isEmpty()) {
+                write(packer, extra);
+            }
+            return Buffer.buffer(packer.toByteArray());
+        } catch (IOException e) {
+            throw new IllegalStateException("msgpack encoding failed", e);
+        }
+    }
+
+    /** The first object of a frame and, when present, the second. */
+    public record Frame(Map<String, Object> main, Map<String, Object> extra) {
+        /** main with extra's keys merged over it, as the reference clients read a message. */
+        public Map<String, Object> merged() {
+            if (extra == null) {
+                return main;
+            }
+            Map<String, Object> all = new LinkedHashMap<>(main);
+            all.putAll(extra);
+            return all;
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    public static Frame unpackFrame(byte[] bytes) {
+        try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
+            Object main = read(unpacker);
+            if (!(main instanceof Map)) {
+                throw new IllegalArgumentException("frame does not start with a map");
+            }
+            Object extra = unpacker.hasNext() ? read(unpacker) : null;
+            if (extra != null && !(extra instanceof Map)) {
+                throw new IllegalArgumentException("second frame segment is not a map");
+            }
+            return new Frame((Map<String, Object>) main, (Map<String, Object>) extra);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed msgpack frame: " + e.getMessage(), e);
+        }
+    }
+
+    public static Object unpack(byte[] bytes) {
+        try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
+            return read(unpacker);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed msgpack: " + e.getMessage(), e);
+        }
+    }
+
+    private static void write(MessageBufferPacker p, Object v) throws IOException {
+        if (v == null) {
+            p.packNil();
+        } else if (v instanceof String s) {
+            p.packString(s);
+        } else if (v instanceof Boolean b) {
+            p.packBoolean(b);
+        } else if (v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte) {
+            p.packLong(((Number) v).longValue());
+        } else if (v instanceof Double || v instanceof Float) {
+            p.packDouble(((Number) v).doubleValue());
+        } else if (v instanceof BigInteger big) {
+            if (big.compareTo(UINT64_MAX) > 0 || big.compareTo(BigInteger.valueOf(Long.MIN_VALUE)) < 0) {
+                throw new IllegalArgumentException("integer out of the msgpack range (-2^63 .. 2^64-1): " + big);
+            }
+            p.packBigInteger(big);
+        } else if (v instanceof byte[] bytes) {
+            p.packBinaryHeader(bytes.length);
+            p.writePayload(bytes);
+        } else if (v instanceof Buffer buffer) {
+            byte[] bytes = buffer.getBytes();
+            p.packBinaryHeader(bytes.length);
+            p.writePayload(bytes);
+        } else if (v instanceof ByteBuffer bb) {
+            ByteBuffer copy = bb.duplicate();
+            byte[] bytes = new byte[copy.remaining()];
+            copy.get(bytes);
+            p.packBinaryHeader(bytes.length);
+            p.writePayload(bytes);
+        } else if (v instanceof Map<?, ?> map) {
+            p.packMapHeader(map.size());
+            for (Map.Entry<?, ?> e : map.entrySet()) {
+                if (!(e.getKey() instanceof String key)) {
+                    // Python's unpacker (strict_map_key) drops the whole message on a non-string key
+                    throw new IllegalArgumentException("map keys must be strings, got " + describe(e.getKey()));
+                }
+                p.packString(key);
+                write(p, e.getValue());
+            }
+        } else if (v instanceof Collection<?> list) {
+            p.packArrayHeader(list.size());
+            for (Object item : list) {
+                write(p, item);
+            }
+        } else if (v instanceof Object[] array) {
+            p.packArrayHeader(array.length);
+            for (Object item : array) {
+                write(p, item);
+            }
+        } else if (v instanceof Character c) {
+            p.packString(c.toString());
+        } else if (v instanceof Enum<?> e) {
+            p.packString(e.name());
+        } else if (v instanceof Instant instant) {
+            p.packString(instant.toString());
+        } else {
+            throw new IllegalArgumentException("cannot send a value of type " + v.getClass().getName());
+        }
+    }
+
+    private static String describe(Object o) {
+        return o == null ? "null" : o.getClass().getSimpleName() + " " + o;
+    }
+
+    private static Object read(MessageUnpacker u) throws IOException {
+        MessageFormat format = u.getNextFormat();
+        switch (format.getValueType()) {
+            case NIL:
+                u.unpackNil();
+                return null;
+            case BOOLEAN:
+                return u.unpackBoolean();
+            case INTEGER:
+                if (format == MessageFormat.UINT64) {
+                    BigInteger big = u.unpackBigInteger();
+                    return big.compareTo(LONG_MAX) > 0 ? big : (Object) big.longValue();
+                }
+                return u.unpackLong();
+            case FLOAT:
+                return u.unpackDouble();
+            case STRING:
+                return u.unpackString();
+            case BINARY: {
+                int len = u.unpackBinaryHeader();
+                return u.readPayload(len);
+            }
+            case ARRAY: {
+                int n = u.unpackArrayHeader();
+                List<Object> list = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    list.add(read(u));
+                }
+                return list;
+            }
+            case MAP: {
+                int n = u.unpackMapHeader();
+                Map<String, Object> map = new LinkedHashMap<>(Math.max(4, n * 4 / 3 + 1));
+                for (int i = 0; i < n; i++) {
+                    Object key = read(u);
+                    map.put(String.valueOf(key), read(u));
+                }
+                return map;
+            }
+            case EXTENSION: {
+                ExtensionTypeHeader header = u.unpackExtensionTypeHeader();
+                if (header.isTimestampType()) {
+                    return u.unpackTimestamp(header);
+                }
+                return new Extension(header.getType(), u.readPayload(header.getLength()));
+            }
+            default:
+                throw new IOException("unsupported msgpack format " + format);
+        }
+    }
+}
