@@ -75,8 +75,8 @@ public final class HyphaClient {
     private String workspace;
     private String managerId;
     private String publicBaseUrl;
-    private ConnectionState state = ConnectionState.RECONNECTING;
-    private HyphaException closeCause;
+    private volatile ConnectionState state = ConnectionState.RECONNECTING;
+    private volatile HyphaException closeCause;
     private long gcTimer = -1;
 
     private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
@@ -196,6 +196,11 @@ public final class HyphaClient {
 
     public ConnectionState state() {
         return state;
+    }
+
+    /** Why the connection ended for good (null while it lives): the server's refusal, or the user's disconnect. */
+    public HyphaException closeCause() {
+        return closeCause;
     }
 
     /** The latest reconnection token the server gave (refreshed periodically). */
