@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# RPC benchmark: echo round trips through one Hypha server, the Java client next to the Python
+# reference client, with the provider in either language. Prints a Markdown table.
+#   scripts/bench-rpc.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CALLS=${BENCH_CALLS:-3000}
+BIG_CALLS=${BENCH_BIG_CALLS:-100}
+if [[ "${1:-}" == "--quick" ]]; then CALLS=300; BIG_CALLS=20; fi
+
+export HYPHA_INSTANCE=bench
+# the default limit (200 frames/s per connection) would disconnect a benchmark client
+export HYPHA_WS_MSG_RATE_LIMIT=1000000 HYPHA_WS_MSG_BURST_LIMIT=1000000
+scripts/hypha-server.sh start >&2
+trap 'scripts/hypha-server.sh stop >&2 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
+# shellcheck disable=SC1090
+source "$HOME/.cache/hypha-k8s-worker/run/hypha-bench.env"
+
+JAR=$(ls target/hypha-k8s-worker-*-fat.jar 2>/dev/null | head -1 || true)
+if [[ -z "$JAR" ]]; then
+  mvn -q -B -DskipTests package >&2
+  JAR=$(ls target/hypha-k8s-worker-*-fat.jar | head -1)
+fi
+JAVA=(java -Xmx512m -cp "$JAR" io.hypha.rpc.cli.HyphaRpcCli)
+PY=("$HYPHA_PYTHON" scripts/py/bench_rpc.py)
+COMMON=(--server-url "$HYPHA_SERVER_URL" --token "$HYPHA_ROOT_TOKEN")
+
+# providers: one echo service in each language, fed on a pipe that stays open
+mkfifo_keep() { local f; f=$(mktemp -u); mkfifo "$f"; echo "$f"; }
+start_provider() { # name command...
+  local name=$1; shift
+  local fifo; fifo=$(mkfifo_keep)
+  "$@" <"$fifo" >"target/bench-$name.out" 2>"target/bench-$name.err" &
+  exec {fd}>"$fifo"
+  for _ in $(seq 1 120); do grep -q '"ready"' "target/bench-$name.out" 2>/dev/null && break; sleep 0.5; done
+  grep -q '"ready"' "target/bench-$name.out" || { cat "target/bench-$name.err" >&2; exit 1; }
+}
+mkdir -p target
+start_provider java-echo "${JAVA[@]}" serve-echo "${COMMON[@]}" --service-id java-echo
+start_provider py-echo "${PY[@]}" serve-echo "${COMMON[@]}" --service-id py-echo
+
+run() { # caller provider concurrency payload calls
+  local cmd
+  if [[ $1 == java ]]; then cmd=("${JAVA[@]}"); else cmd=("${PY[@]}"); fi
+  "${cmd[@]}" bench "${COMMON[@]}" --service "$2" --concurrency "$3" --payload "$4" --calls "$5" --warmup "$(( $5 / 5 ))" | tail -1
+}
+
+echo "| caller | provider | payload | in flight | calls | p50 ms | p99 ms | calls/s |"
+echo "|---|---|---|---|---|---|---|---|"
+for provider in py-echo java-echo; do
+  for spec in "16 1 $CALLS" "16 64 $((CALLS * 3))" "1048576 1 $BIG_CALLS" "1048576 64 $((BIG_CALLS * 2))"; do
+    read -r payload inflight calls <<<"$spec"
+    for caller in java python; do
+      line=$(run "$caller" "$provider" "$inflight" "$payload" "$calls")
+      "$HYPHA_PYTHON" - "$line" "$provider" <<'PYEOF'
+import json, sys
+r = json.loads(sys.argv[1])
+size = "1 MiB" if r["payload"] >= 1 << 20 else "%d B" % r["payload"]
+print("| %s | %s | %s | %d | %d | %.2f | %.2f | %.0f |" % (r["client"], sys.argv[2], size, r["concurrency"], r["calls"],
+      r["p50_ms"], r["p99_ms"], r["calls_per_s"]))
+PYEOF
+    done
+  done
+done
