@@ -1,0 +1,126 @@
+package io.hypha.k8sworker;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.hypha.k8sworker.bridge.HyphaBridgeVerticle;
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.health.HealthVerticle;
+import io.hypha.k8sworker.kube.KubeOps;
+import io.hypha.k8sworker.launcher.JobLauncherVerticle;
+import io.hypha.k8sworker.launcher.JobType;
+import io.hypha.k8sworker.launcher.JobTypes;
+import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import io.vertx.micrometer.VertxPrometheusOptions;
+
+/**
+ * Loads the configuration, then deploys in order: health (so probes answer), one launcher per job
+ * type, the service-watcher, and the hypha-bridge last, so that the worker registers in Hypha only
+ * when it can serve. SIGTERM undeploys in reverse: the bridge first (unregistering from Hypha);
+ * running Jobs are left alone.
+ */
+public final class Main {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Main.class);
+
+    private final WorkerConfig config;
+    private final Vertx vertx;
+    private final KubernetesClient kubernetes;
+    private final ExecutorService kubePool;
+    private final List<String> deployments = new ArrayList<>();
+
+    public Main(WorkerConfig config, KubernetesClient kubernetes) {
+        this.config = config;
+        this.kubernetes = kubernetes;
+        this.vertx = Vertx.builder().with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions()
+                .setEnabled(true).setJvmMetricsEnabled(true)
+                .setPrometheusOptions(new VertxPrometheusOptions().setEnabled(true)))).build();
+        AtomicInteger threads = new AtomicInteger();
+        this.kubePool = Executors.newFixedThreadPool(config.kubernetes().workerPoolSize(), r -> {
+            Thread t = new Thread(r, "k8s-ops-" + threads.getAndIncrement());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    public static void main(String[] args) {
+        WorkerConfig config = WorkerConfig.load(args.length > 0 ? Path.of(args[0]) : null, System.getenv());
+        LOG.info("configuration: {}", config.redacted().encode());
+        Main main = new Main(config, new KubernetesClientBuilder().build());
+        Runtime.getRuntime().addShutdownHook(new Thread(main::shutdownAndWait, "shutdown"));
+        main.start().onFailure(err -> {
+            LOG.error("start-up failed: {}", err.getMessage(), err);
+            System.exit(1);
+        });
+    }
+
+    public Future<Void> start() {
+        KubeOps kube = new KubeOps(kubernetes, config.kubernetes().namespace(), kubePool);
+        List<JobType> types = JobTypes.enabled(config);
+        List<String> typeNames = types.stream().map(JobType::name).toList();
+        WorkerConfig.Verticles v = config.verticles();
+        Future<Void> chain = deploy("health", () -> new HealthVerticle(config.health().host(), config.health().port()), 1);
+        for (JobType type : types) {
+            chain = chain.compose(x -> deploy("job-launcher[" + type.name() + "]", () -> new JobLauncherVerticle(type, config, kube),
+                    v.jobLauncher()));
+        }
+        return chain
+                .compose(x -> deploy("service-watcher", () -> new ServiceWatcherVerticle(config, kube), v.serviceWatcher()))
+                .compose(x -> deploy("hypha-bridge", () -> new HyphaBridgeVerticle(config, typeNames), v.hyphaBridge()))
+                .onSuccess(x -> LOG.info("worker ready: service {} for job types {} in namespace {}", config.hypha().serviceId(),
+                        typeNames, config.kubernetes().namespace()));
+    }
+
+    private Future<Void> deploy(String name, java.util.function.Supplier<io.vertx.core.Deployable> factory, int instances) {
+        return vertx.deployVerticle(factory, new DeploymentOptions().setInstances(instances))
+                .onSuccess(id -> {
+                    deployments.add(id);
+                    LOG.info("deployed {} ({} instance{})", name, instances, instances == 1 ? "" : "s");
+                })
+                .mapEmpty();
+    }
+
+    /** Undeploys newest first (the bridge), then closes Vert.x and the Kubernetes client. */
+    public Future<Void> shutdown() {
+        Future<Void> chain = Future.succeededFuture();
+        for (int i = deployments.size() - 1; i >= 0; i--) {
+            String id = deployments.get(i);
+            chain = chain.compose(x -> vertx.undeploy(id).otherwiseEmpty());
+        }
+        return chain.eventually(() -> vertx.close()).andThen(ar -> {
+            kubePool.shutdownNow();
+            kubernetes.close();
+        });
+    }
+
+    private void shutdownAndWait() {
+        LOG.info("shutting down: leaving Hypha, keeping running Jobs");
+        CountDownLatch done = new CountDownLatch(1);
+        shutdown().onComplete(ar -> done.countDown());
+        try {
+            done.await(20, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    public Vertx vertx() {
+        return vertx;
+    }
+}

@@ -1,0 +1,350 @@
+package io.hypha.k8sworker.bridge;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ThreadLocalRandom;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.hypha.k8sworker.bus.Addresses;
+import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.WorkerException;
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.launcher.JobLauncherVerticle;
+import io.hypha.k8sworker.launcher.LaunchRequest;
+import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
+import io.hypha.rpc.CallContext;
+import io.hypha.rpc.ConnectOptions;
+import io.hypha.rpc.HyphaClient;
+import io.hypha.rpc.Invocation;
+import io.hypha.rpc.RemoteMethod;
+import io.hypha.rpc.RpcFunction;
+import io.hypha.rpc.ServiceDefinition;
+import io.hypha.rpc.Visibility;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Owns the Hypha connection: registers the worker service, turns its calls into event-bus requests
+ * to the job-type handlers and the service-watcher, relays their progress to the caller's callback,
+ * and maps failures to caller-facing errors in one place.
+ */
+public final class HyphaBridgeVerticle extends VerticleBase {
+
+    private static final Logger LOG = LoggerFactory.getLogger(HyphaBridgeVerticle.class);
+
+    private final WorkerConfig config;
+    private final List<String> jobTypes;
+    private HyphaClient client;
+    private MessageConsumer<JsonObject> consumer;
+
+    public HyphaBridgeVerticle(WorkerConfig config, List<String> jobTypes) {
+        this.config = config;
+        this.jobTypes = List.copyOf(jobTypes);
+    }
+
+    @Override
+    public Future<?> start() {
+        WorkerConfig.Hypha h = config.hypha();
+        ConnectOptions options = new ConnectOptions()
+                .setServerUrl(h.serverUrl())
+                .setToken(blankToNull(h.token()))
+                .setWorkspace(blankToNull(h.workspace()))
+                .setClientId(blankToNull(h.clientId()))
+                .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()));
+        consumer = vertx.eventBus().consumer(Addresses.HYPHA, this::handleHyphaRequest);
+        return HyphaClient.connect(vertx, options).compose(c -> {
+            client = c;
+            c.connectionStateHandler(state -> publishStatus());
+            return c.registerService(workerService());
+        }).onSuccess(id -> {
+            LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes, id);
+            publishStatus();
+        });
+    }
+
+    @Override
+    public Future<?> stop() {
+        vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject().put("connected", false));
+        if (client == null) {
+            return consumer.unregister();
+        }
+        // unregister first so that Hypha stops routing calls here; the Jobs keep running
+        return client.unregisterService(config.hypha().serviceId())
+                .otherwiseEmpty()
+                .compose(v -> client.disconnect())
+                .compose(v -> consumer.unregister());
+    }
+
+    private void publishStatus() {
+        vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject()
+                .put("connected", client.state() == HyphaClient.ConnectionState.CONNECTED));
+    }
+
+    private void handleHyphaRequest(Message<JsonObject> message) {
+        String op = message.headers().get(Addresses.Headers.OPERATION);
+        if (!ServiceWatcherVerticle.HYPHA_OP_AWAIT_SERVICE.equals(op)) {
+            message.fail(ErrorCode.INVALID_REQUEST.code(), "unknown operation " + op);
+            return;
+        }
+        JsonObject body = message.body();
+        client.waitForService(body.getString("serviceId"), Duration.ofMillis(body.getLong("timeoutMs", 120_000L)))
+                .onSuccess(info -> message.reply(new JsonObject().put("id", String.valueOf(info.get("id")))))
+                .onFailure(err -> message.fail(ErrorCode.TIMEOUT.code(), err.getMessage()));
+    }
+
+    // ------------------------------------------------------------------ the worker service
+
+    private ServiceDefinition workerService() {
+        String namespace = config.kubernetes().namespace();
+        return ServiceDefinition.builder(config.hypha().serviceId())
+                .name("Kubernetes Job Worker (namespace: " + namespace + ")")
+                .type("server-app-worker")
+                .description("Launches Kubernetes Jobs in namespace " + namespace + " for Hypha apps and callers; job types: "
+                        + String.join(", ", jobTypes))
+                .visibility(Visibility.fromWire(config.hypha().visibility()))
+                .requireContext(true)
+                .property("supported_types", jobTypes)
+                .function(RpcFunction.of("start", this::start)
+                        .param("config", "{manifest: {...}} from a direct caller, or the app controller's worker config", "object")
+                        .description("Start a session: create its Job and wait until its pod runs (or its service registers). Returns the session id."))
+                .function(RpcFunction.of("stop", this::stop).param("session_id", "session id", "string")
+                        .description("Stop a session: delete its Job and pods."))
+                .function(RpcFunction.of("get_logs", this::getLogs).param("session_id", "session id", "string")
+                        .optionalParam("type", null, "stdout, info or error", "string").optionalParam("offset", 0L)
+                        .optionalParam("limit", null, "page size", "integer")
+                        .description("Container output and Kubernetes events of a session."))
+                .function(RpcFunction.of("list_sessions", this::listSessions).optionalParam("workspace", null, "workspace filter", "string")
+                        .description("Sessions of the caller's workspace."))
+                .function(RpcFunction.of("get_session_info", this::getSessionInfo).param("session_id", "session id", "string")
+                        .description("Status and details of one session."))
+                .function(RpcFunction.of("compile", this::compile).param("manifest", "app manifest", "object")
+                        .optionalParam("files", null, "app files", "array").optionalParam("config", null, "install config", "object")
+                        .description("Validate a manifest and fill its defaults; returns [manifest, files]."))
+                .function(RpcFunction.of("shutdown", this::shutdown)
+                        .description("Stop every session of this worker (admins of the worker's workspace only)."))
+                .build();
+    }
+
+    private Object start(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        if (!(inv.arg("config") instanceof Map<?, ?> raw)) {
+            throw WorkerException.invalid("config must be a map such as {\"manifest\": {...}}");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> cfg = (Map<String, Object>) raw;
+        if (!(cfg.get("manifest") instanceof Map<?, ?> manifestRaw)) {
+            throw WorkerException.invalid(cfg.get("manifest") == null ? "config.manifest is required"
+                    : "config.manifest must be a map");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> manifest = (Map<String, Object>) manifestRaw;
+        String type = jobType(manifest);
+        boolean admin = isAdmin(ctx);
+        String workspace = optionalString(cfg, "workspace");
+        if (workspace == null) {
+            workspace = ctx.workspace();
+        } else if (!workspace.equals(ctx.workspace()) && !admin) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "config.workspace: sessions can only be started in the caller's workspace ("
+                    + ctx.workspace() + ")");
+        }
+        String clientId = optionalString(cfg, "client_id");
+        if (clientId == null) {
+            clientId = "k8s-" + randomSuffix();
+        } else if (!clientId.matches("[A-Za-z0-9_-]{1,128}")) {
+            throw WorkerException.invalid("config.client_id must be letters, digits, '_' and '-'");
+        }
+        String sessionId = optionalString(cfg, "id");
+        if (sessionId == null) {
+            sessionId = workspace + "/" + clientId;
+        } else if (!sessionId.equals(workspace + "/" + clientId)) {
+            throw WorkerException.invalid("config.id must be <workspace>/<client_id> (" + workspace + "/" + clientId + ")");
+        }
+        Object token = cfg.get("token");
+        if (token != null && !(token instanceof String)) {
+            throw WorkerException.invalid("config.token must be a string");
+        }
+        Object callback = cfg.get("progress_callback");
+        RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
+        LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
+                clientId, Objects.requireNonNullElse(optionalString(cfg, "server_url"), config.hypha().serverUrlForJobs()),
+                (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest);
+        return startSession(request, type, progress);
+    }
+
+    private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress) {
+        String sessionId = request.sessionId();
+        MessageConsumer<JsonObject> relay = vertx.eventBus().consumer(Addresses.sessionProgress(sessionId), msg -> report(progress, msg.body()));
+        return relay.completion()
+                .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
+                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_LAUNCH).setSendTimeout(60_000)))
+                .compose(launched -> {
+                    JsonObject l = launched.body();
+                    report(progress, new JsonObject().put("type", "info").put("message", "Job " + l.getString("jobName") + " created"));
+                    long waitMs = (config.kubernetes().startTimeoutSeconds() + l.getLong("serviceTimeout", 120L) + 30) * 1000L;
+                    JsonObject await = new JsonObject().put("sessionId", sessionId).put("workspace", request.workspace())
+                            .put("waitForService", l.getBoolean("waitForService", false)).put("serviceId", l.getString("serviceId"))
+                            .put("serviceTimeout", l.getLong("serviceTimeout", 120L));
+                    return vertx.eventBus().<JsonObject>request(Addresses.SESSIONS, await,
+                            new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_AWAIT).setSendTimeout(waitMs));
+                })
+                .map(done -> {
+                    report(progress, new JsonObject().put("type", "success").put("message", "Session " + sessionId + " started"));
+                    return sessionId;
+                })
+                .recover(err -> {
+                    WorkerException e = WorkerException.from(err);
+                    report(progress, new JsonObject().put("type", "error").put("message", e.getMessage()));
+                    return Future.failedFuture(e);
+                })
+                .andThen(ar -> relay.unregister());
+    }
+
+    private static void report(RemoteMethod progress, JsonObject message) {
+        if (progress != null) {
+            progress.call(message.getMap()).onFailure(err -> LOG.debug("progress callback failed: {}", err.getMessage()));
+        }
+    }
+
+    private Object stop(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        return sessions(ServiceWatcherVerticle.OP_STOP, ownership(ctx).put("sessionId", sessionIdArg(inv))).map(r -> null);
+    }
+
+    private Object getLogs(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        JsonObject req = ownership(ctx).put("sessionId", sessionIdArg(inv)).put("offset", (int) inv.longArg("offset"));
+        if (inv.arg("type") != null) {
+            req.put("type", inv.stringArg("type"));
+        }
+        if (inv.arg("limit") != null) {
+            req.put("limit", (int) inv.longArg("limit"));
+        }
+        return sessions(ServiceWatcherVerticle.OP_LOGS, req).map(r -> ((JsonObject) r).getMap());
+    }
+
+    private Object listSessions(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        JsonObject req = ownership(ctx);
+        if (inv.arg("workspace") != null) {
+            req.put("workspace", inv.stringArg("workspace"));
+        }
+        return sessions(ServiceWatcherVerticle.OP_LIST, req).map(r -> ((JsonArray) r).getList());
+    }
+
+    private Object getSessionInfo(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        return sessions(ServiceWatcherVerticle.OP_GET, ownership(ctx).put("sessionId", sessionIdArg(inv)))
+                .map(r -> ((JsonObject) r).getMap());
+    }
+
+    private Object compile(Invocation inv) {
+        requireContext(inv);
+        if (!(inv.arg("manifest") instanceof Map<?, ?> raw)) {
+            throw WorkerException.invalid("manifest must be a map");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> manifest = (Map<String, Object>) raw;
+        String type = jobType(manifest);
+        Object files = inv.arg("files");
+        return vertx.eventBus().<JsonObject>request(Addresses.jobType(type), new JsonObject(manifest),
+                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_COMPILE))
+                .recover(err -> Future.failedFuture(WorkerException.from(err)))
+                .map(reply -> {
+                    JsonObject merged = new JsonObject(new java.util.LinkedHashMap<>(manifest)).mergeIn(reply.body());
+                    List<Object> out = new ArrayList<>();
+                    out.add(merged.getMap());
+                    out.add(files == null ? List.of() : files);
+                    return out;
+                });
+    }
+
+    private Object shutdown(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        String own = client.workspace();
+        boolean workspaceAdmin = own.equals(ctx.workspace()) && ("a".equals(ctx.permissionIn(own)) || isAdmin(ctx));
+        if (!workspaceAdmin) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "shutdown is only for admins of workspace " + own);
+        }
+        return sessions(ServiceWatcherVerticle.OP_STOP_ALL, new JsonObject()).map(r -> ((JsonObject) r).getMap());
+    }
+
+    private Future<Object> sessions(String op, JsonObject request) {
+        return vertx.eventBus().request(Addresses.SESSIONS, request,
+                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, op).setSendTimeout(60_000))
+                .map(m -> m.body())
+                .recover(err -> Future.failedFuture(WorkerException.from(err)));
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private String jobType(Map<String, Object> manifest) {
+        Object type = manifest.getOrDefault("type", "k8s-job");
+        if (!(type instanceof String t)) {
+            throw WorkerException.invalid("manifest.type must be a string");
+        }
+        if (!jobTypes.contains(t)) {
+            throw WorkerException.invalid("manifest.type: unsupported job type '" + t + "' (supported: " + String.join(", ", jobTypes) + ")");
+        }
+        return t;
+    }
+
+    private static CallContext requireContext(Invocation inv) {
+        CallContext ctx = inv.context();
+        if (ctx == null || ctx.workspace() == null) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "the caller's identity is missing");
+        }
+        return ctx;
+    }
+
+    /** Admins (the server's root user, the app controller) may act on any workspace's sessions. */
+    private static boolean isAdmin(CallContext ctx) {
+        return ctx.roles().contains("admin");
+    }
+
+    private static JsonObject ownership(CallContext ctx) {
+        return new JsonObject().put("callerWorkspace", ctx.workspace()).put("admin", isAdmin(ctx));
+    }
+
+    private static String sessionIdArg(Invocation inv) {
+        Object id = inv.arg("session_id");
+        if (!(id instanceof String s) || s.isBlank()) {
+            throw WorkerException.invalid("session_id must be a non-empty string");
+        }
+        return s;
+    }
+
+    private static String optionalString(Map<String, Object> cfg, String key) {
+        Object v = cfg.get(key);
+        if (v == null) {
+            return null;
+        }
+        if (!(v instanceof String s)) {
+            throw WorkerException.invalid("config." + key + " must be a string");
+        }
+        return s.isBlank() ? null : s;
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s;
+    }
+
+    private static String randomSuffix() {
+        String alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 10; i++) {
+            sb.append(alphabet.charAt(ThreadLocalRandom.current().nextInt(alphabet.length())));
+        }
+        return sb.toString().toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,38 @@
+package io.hypha.k8sworker.bus;
+
+/** Every event-bus address of the worker, in one place. */
+public final class Addresses {
+
+    private Addresses() {
+    }
+
+    /** Request/reply, one per job type: launch a Job for a session, or validate its manifest ({@link Headers#OPERATION}). */
+    public static String jobType(String jobType) {
+        return "jobs.type." + jobType;
+    }
+
+    /** Request/reply to the service-watcher: session queries and commands ({@link Headers#OPERATION}). */
+    public static final String SESSIONS = "sessions.requests";
+
+    /** Publish: progress of one session while it starts ({@code {type, message}}). */
+    public static String sessionProgress(String sessionId) {
+        return "sessions.progress." + sessionId;
+    }
+
+    /** Request/reply to the hypha-bridge: Hypha lookups for the other verticles ({@link Headers#OPERATION}). */
+    public static final String HYPHA = "hypha.requests";
+
+    /** Publish: the bridge's connection state ({@code {connected: bool}}). */
+    public static final String HYPHA_STATUS = "hypha.status";
+
+    /** Publish: the service-watcher's view of the Kubernetes API ({@code {reachable: bool}}). */
+    public static final String KUBERNETES_STATUS = "kubernetes.status";
+
+    /** Headers that go with requests. */
+    public static final class Headers {
+        public static final String OPERATION = "op";
+
+        private Headers() {
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package io.hypha.k8sworker.bus;
+
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
+
+/**
+ * A failure meant for the caller: its message is safe to show, and its code says what kind it is.
+ * Messages never contain the words the Python client takes for a stale reference ("Peer",
+ * "Method not found", "Session not found"), which would make it retry.
+ */
+public final class WorkerException extends RuntimeException {
+
+    private final ErrorCode code;
+
+    public WorkerException(ErrorCode code, String message) {
+        super(message);
+        this.code = code;
+    }
+
+    public ErrorCode code() {
+        return code;
+    }
+
+    public static WorkerException invalid(String message) {
+        return new WorkerException(ErrorCode.INVALID_REQUEST, message);
+    }
+
+    /** Answers a request with this failure, or with an internal error that hides details. */
+    public static void fail(Message<?> message, Throwable error) {
+        if (error instanceof WorkerException w) {
+            message.fail(w.code.code(), w.getMessage());
+        } else if (error instanceof ReplyException r && r.failureType() == ReplyFailure.RECIPIENT_FAILURE) {
+            message.fail(r.failureCode(), r.getMessage());
+        } else {
+            message.fail(ErrorCode.INTERNAL.code(), "internal error: " + error.getClass().getSimpleName()
+                    + (error.getMessage() == null ? "" : ": " + error.getMessage()));
+        }
+    }
+
+    /** The failure of an event-bus request, as the caller should see it. */
+    public static WorkerException from(Throwable error) {
+        if (error instanceof WorkerException w) {
+            return w;
+        }
+        if (error instanceof ReplyException r) {
+            return switch (r.failureType()) {
+                case NO_HANDLERS -> new WorkerException(ErrorCode.UNAVAILABLE, "the handler for this request is not deployed");
+                case TIMEOUT -> new WorkerException(ErrorCode.TIMEOUT, "the worker did not answer in time");
+                default -> new WorkerException(ErrorCode.of(r.failureCode()), r.getMessage());
+            };
+        }
+        return new WorkerException(ErrorCode.INTERNAL, "internal error: " + error);
+    }
+}

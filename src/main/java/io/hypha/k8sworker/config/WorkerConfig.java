@@ -1,0 +1,232 @@
+package io.hypha.k8sworker.config;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.constructor.SafeConstructor;
+
+import io.vertx.core.json.JsonObject;
+
+/**
+ * The worker's settings: {@code conf/config.yaml} (or the copy inside the jar), overridden by
+ * environment variables. Loaded once at start-up, before any event loop runs.
+ */
+public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Verticles verticles, Health health) {
+
+    public record Hypha(String serverUrl, String workspace, String token, String clientId, String serviceId,
+                        String visibility, String publicServerUrl, int methodTimeoutSeconds) {
+        /** What launched programs use to reach Hypha. */
+        public String serverUrlForJobs() {
+            return publicServerUrl.isBlank() ? serverUrl : publicServerUrl;
+        }
+    }
+
+    public record Kubernetes(String namespace, int defaultTimeout, int maxTimeout, String imagePullPolicy,
+                             int ttlSecondsAfterFinished, int startTimeoutSeconds, int unschedulableGraceSeconds,
+                             boolean keepFailedJobs, int workerPoolSize) {
+    }
+
+    public record Verticles(int hyphaBridge, int jobLauncher, int serviceWatcher) {
+    }
+
+    public record Health(int port, String host) {
+    }
+
+    /** The original worker's variables, mapped to their config paths. */
+    static final Map<String, String> LEGACY_ENV = Map.ofEntries(
+            Map.entry("HYPHA_SERVER_URL", "hypha.serverUrl"),
+            Map.entry("HYPHA_WORKSPACE", "hypha.workspace"),
+            Map.entry("HYPHA_TOKEN", "hypha.token"),
+            Map.entry("HYPHA_CLIENT_ID", "hypha.clientId"),
+            Map.entry("HYPHA_SERVICE_ID", "hypha.serviceId"),
+            Map.entry("HYPHA_VISIBILITY", "hypha.visibility"),
+            Map.entry("HYPHA_PUBLIC_SERVER_URL", "hypha.publicServerUrl"),
+            Map.entry("HYPHA_K8S_NAMESPACE", "kubernetes.namespace"),
+            Map.entry("HYPHA_K8S_DEFAULT_TIMEOUT", "kubernetes.defaultTimeout"),
+            Map.entry("HYPHA_K8S_MAX_TIMEOUT", "kubernetes.maxTimeout"),
+            Map.entry("HYPHA_K8S_IMAGE_PULL_POLICY", "kubernetes.imagePullPolicy"));
+
+    static final String ENV_PREFIX = "HYPHA_K8S_WORKER_";
+
+    /** Loads the file (null: {@code conf/config.yaml} if present, else the defaults inside the jar) and applies the environment. */
+    public static WorkerConfig load(Path file, Map<String, String> env) {
+        JsonObject tree = new JsonObject(readYaml(file));
+        applyEnv(tree, env);
+        return fromJson(tree);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> readYaml(Path file) {
+        Yaml yaml = new Yaml(new SafeConstructor(new LoaderOptions()));
+        try {
+            Path path = file != null ? file : Path.of("conf/config.yaml");
+            if (Files.isRegularFile(path)) {
+                try (InputStream in = Files.newInputStream(path)) {
+                    return (Map<String, Object>) yaml.load(in);
+                }
+            }
+            if (file != null) {
+                throw new IllegalArgumentException("config file not found: " + file);
+            }
+            try (InputStream in = WorkerConfig.class.getResourceAsStream("/config.yaml")) {
+                if (in == null) {
+                    throw new IllegalStateException("no conf/config.yaml and no default config in the jar");
+                }
+                return (Map<String, Object>) yaml.load(in);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read the configuration: " + e.getMessage(), e);
+        }
+    }
+
+    static void applyEnv(JsonObject tree, Map<String, String> env) {
+        LEGACY_ENV.forEach((name, path) -> {
+            String v = env.get(name);
+            if (v != null) {
+                set(tree, path, v);
+            }
+        });
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            if (e.getKey().startsWith(ENV_PREFIX)) {
+                String path = pathFromEnv(tree, e.getKey().substring(ENV_PREFIX.length()));
+                if (path != null) {
+                    set(tree, path, e.getValue());
+                }
+            }
+        }
+    }
+
+    /** Finds the config path whose upper-cased, underscore-joined form is the variable's suffix. */
+    private static String pathFromEnv(JsonObject tree, String suffix) {
+        for (String path : leafPaths(tree, "")) {
+            String envForm = path.replaceAll("([a-z])([A-Z])", "$1_$2").replace('.', '_').replace('-', '_').toUpperCase(Locale.ROOT);
+            if (envForm.equals(suffix)) {
+                return path;
+            }
+        }
+        return null;
+    }
+
+    private static List<String> leafPaths(JsonObject node, String prefix) {
+        List<String> out = new java.util.ArrayList<>();
+        for (String key : node.fieldNames()) {
+            Object v = node.getValue(key);
+            if (v instanceof JsonObject child) {
+                out.addAll(leafPaths(child, prefix + key + "."));
+            } else {
+                out.add(prefix + key);
+            }
+        }
+        return out;
+    }
+
+    private static void set(JsonObject tree, String path, String value) {
+        String[] parts = path.split("\\.");
+        JsonObject node = tree;
+        for (int i = 0; i < parts.length - 1; i++) {
+            JsonObject child = node.getJsonObject(parts[i]);
+            if (child == null) {
+                child = new JsonObject();
+                node.put(parts[i], child);
+            }
+            node = child;
+        }
+        node.put(parts[parts.length - 1], value);
+    }
+
+    static WorkerConfig fromJson(JsonObject t) {
+        JsonObject h = t.getJsonObject("hypha", new JsonObject());
+        JsonObject k = t.getJsonObject("kubernetes", new JsonObject());
+        JsonObject v = t.getJsonObject("verticles", new JsonObject());
+        JsonObject hl = t.getJsonObject("health", new JsonObject());
+        WorkerConfig config = new WorkerConfig(
+                new Hypha(str(h, "serverUrl", "http://127.0.0.1:9527"), str(h, "workspace", ""), str(h, "token", ""),
+                        str(h, "clientId", ""), str(h, "serviceId", "k8s-worker"), str(h, "visibility", "protected"),
+                        str(h, "publicServerUrl", ""), num(h, "methodTimeoutSeconds", 30)),
+                new Kubernetes(str(k, "namespace", "default"), num(k, "defaultTimeout", 3600), num(k, "maxTimeout", 604800),
+                        str(k, "imagePullPolicy", "IfNotPresent"), num(k, "ttlSecondsAfterFinished", 3600),
+                        num(k, "startTimeoutSeconds", 300), num(k, "unschedulableGraceSeconds", 60),
+                        bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8)),
+                t.getJsonObject("jobTypes", new JsonObject()),
+                new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
+                        num(sub(v, "serviceWatcher"), "instances", 1)),
+                new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")));
+        config.validate();
+        return config;
+    }
+
+    private void validate() {
+        if (!List.of("protected", "public", "unlisted").contains(hypha.visibility())) {
+            throw new IllegalArgumentException("hypha.visibility must be protected, public or unlisted, got " + hypha.visibility());
+        }
+        if (!List.of("Always", "IfNotPresent", "Never").contains(kubernetes.imagePullPolicy())) {
+            throw new IllegalArgumentException("kubernetes.imagePullPolicy must be Always, IfNotPresent or Never, got "
+                    + kubernetes.imagePullPolicy());
+        }
+        if (kubernetes.defaultTimeout() <= 0 || kubernetes.defaultTimeout() > kubernetes.maxTimeout()) {
+            throw new IllegalArgumentException("kubernetes.defaultTimeout must be between 1 and kubernetes.maxTimeout");
+        }
+        if (verticles.hyphaBridge() != 1 || verticles.serviceWatcher() != 1) {
+            // each holds state: a second bridge would open a second connection, a second watcher duplicate events
+            throw new IllegalArgumentException("verticles.hyphaBridge.instances and verticles.serviceWatcher.instances must be 1");
+        }
+        if (verticles.jobLauncher() < 1) {
+            throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
+        }
+    }
+
+    /** The settings of one job type ({@code jobTypes.<name>}), empty if none. */
+    public JsonObject jobType(String name) {
+        return jobTypes.getJsonObject(name, new JsonObject());
+    }
+
+    public boolean jobTypeEnabled(String name) {
+        return bool(jobType(name), "enabled", true);
+    }
+
+    /** The effective settings without secrets, for the start-up log. */
+    public JsonObject redacted() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("hypha", new JsonObject().put("serverUrl", hypha.serverUrl()).put("workspace", hypha.workspace())
+                .put("token", hypha.token().isEmpty() ? "" : "***").put("serviceId", hypha.serviceId())
+                .put("visibility", hypha.visibility()));
+        m.put("kubernetes", JsonObject.mapFrom(kubernetes));
+        m.put("verticles", JsonObject.mapFrom(verticles));
+        m.put("health", JsonObject.mapFrom(health));
+        return new JsonObject(m);
+    }
+
+    private static JsonObject sub(JsonObject o, String key) {
+        return o.getJsonObject(key, new JsonObject());
+    }
+
+    private static String str(JsonObject o, String key, String def) {
+        Object v = o.getValue(key);
+        return v == null ? def : v.toString();
+    }
+
+    static int num(JsonObject o, String key, int def) {
+        Object v = o.getValue(key);
+        if (v == null || v.toString().isBlank()) {
+            return def;
+        }
+        try {
+            return v instanceof Number n ? n.intValue() : Integer.parseInt(v.toString().trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + " must be a whole number, got " + v);
+        }
+    }
+
+    static boolean bool(JsonObject o, String key, boolean def) {
+        Object v = o.getValue(key);
+        return v == null ? def : Boolean.parseBoolean(v.toString());
+    }
+}

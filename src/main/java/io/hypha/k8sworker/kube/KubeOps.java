@@ -1,0 +1,173 @@
+package io.hypha.k8sworker.kube;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.function.Supplier;
+
+import io.fabric8.kubernetes.api.model.DeletionPropagation;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+
+/**
+ * Every Kubernetes call of the worker. fabric8's calls block, so each one runs on a dedicated pool
+ * and comes back as a {@link CompletionStage}; nothing here touches Vert.x threads.
+ */
+public final class KubeOps {
+
+    private final KubernetesClient client;
+    private final String namespace;
+    private final ExecutorService pool;
+
+    public KubeOps(KubernetesClient client, String namespace, ExecutorService pool) {
+        this.client = client;
+        this.namespace = namespace;
+        this.pool = pool;
+    }
+
+    public String namespace() {
+        return namespace;
+    }
+
+    private <T> CompletionStage<T> async(Supplier<T> call) {
+        return CompletableFuture.supplyAsync(call, pool);
+    }
+
+    /**
+     * Creates a session's Job and, when it has one, its token Secret, owned by the Job so that they go
+     * together. The Secret comes first (the pod needs it); if the Job cannot be created the Secret
+     * is removed again, so a failure leaves nothing behind.
+     */
+    public CompletionStage<Job> createSession(Job job, Secret tokenSecret) {
+        return async(() -> {
+            if (tokenSecret == null) {
+                return client.batch().v1().jobs().inNamespace(namespace).resource(job).create();
+            }
+            client.secrets().inNamespace(namespace).resource(tokenSecret).create();
+            Job created;
+            try {
+                created = client.batch().v1().jobs().inNamespace(namespace).resource(job).create();
+            } catch (RuntimeException e) {
+                deleteQuietly(() -> client.secrets().inNamespace(namespace).withName(tokenSecret.getMetadata().getName()).delete());
+                throw e;
+            }
+            Secret owned = new SecretBuilder(tokenSecret).editMetadata()
+                    .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion("batch/v1").withKind("Job")
+                            .withName(created.getMetadata().getName()).withUid(created.getMetadata().getUid())
+                            .withBlockOwnerDeletion(false).withController(false).build())
+                    .endMetadata().build();
+            try {
+                client.secrets().inNamespace(namespace).withName(tokenSecret.getMetadata().getName())
+                        .edit(s -> new SecretBuilder(s).editMetadata().withOwnerReferences(owned.getMetadata().getOwnerReferences())
+                                .endMetadata().build());
+            } catch (RuntimeException e) {
+                deleteJob(created.getMetadata().getName());
+                deleteQuietly(() -> client.secrets().inNamespace(namespace).withName(tokenSecret.getMetadata().getName()).delete());
+                throw e;
+            }
+            return created;
+        });
+    }
+
+    /** Deletes a Job with its pods (background propagation); true if it existed. */
+    public CompletionStage<Boolean> deleteJobAsync(String name) {
+        return async(() -> deleteJob(name));
+    }
+
+    private boolean deleteJob(String name) {
+        return !client.batch().v1().jobs().inNamespace(namespace).withName(name)
+                .withPropagationPolicy(DeletionPropagation.BACKGROUND).delete().isEmpty();
+    }
+
+    /** Marks a Job as stopping, so that every worker sees it before the deletion completes. */
+    public CompletionStage<Void> annotateJob(String name, String key, String value) {
+        return async(() -> {
+            try {
+                client.batch().v1().jobs().inNamespace(namespace).withName(name)
+                        .edit(j -> {
+                            j.getMetadata().getAnnotations().put(key, value);
+                            return j;
+                        });
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 404) {
+                    throw e;
+                }
+            }
+            return null;
+        });
+    }
+
+    /** The log of one container; empty when the pod or its log is gone. */
+    public CompletionStage<String> containerLog(String pod, String container, boolean previous) {
+        return async(() -> {
+            try {
+                var resource = client.pods().inNamespace(namespace).withName(pod).inContainer(container);
+                String log = previous ? resource.terminated().getLog() : resource.getLog();
+                return log == null ? "" : log;
+            } catch (KubernetesClientException e) {
+                if (e.getCode() == 404 || e.getCode() == 400) {
+                    return "";
+                }
+                throw e;
+            }
+        });
+    }
+
+    /** Events about the named objects (the Job and its pods), oldest first. */
+    public CompletionStage<List<Event>> eventsFor(List<String> objectNames) {
+        return async(() -> objectNames.stream()
+                .flatMap(name -> client.v1().events().inNamespace(namespace)
+                        .withField("involvedObject.name", name).list().getItems().stream())
+                .sorted((a, b) -> String.valueOf(timeOf(a)).compareTo(String.valueOf(timeOf(b))))
+                .toList());
+    }
+
+    private static String timeOf(Event e) {
+        if (e.getLastTimestamp() != null) {
+            return e.getLastTimestamp();
+        }
+        if (e.getEventTime() != null) {
+            return e.getEventTime().getTime();
+        }
+        return e.getMetadata().getCreationTimestamp();
+    }
+
+    /** Starts watching our Jobs; blocks for the initial list, so it runs on the pool. */
+    public CompletionStage<SharedIndexInformer<Job>> informJobs(Map<String, String> labels, ResourceEventHandler<Job> handler) {
+        return async(() -> client.batch().v1().jobs().inNamespace(namespace).withLabels(labels).inform(handler, 0));
+    }
+
+    public CompletionStage<SharedIndexInformer<Pod>> informPods(Map<String, String> labels, ResourceEventHandler<Pod> handler) {
+        return async(() -> client.pods().inNamespace(namespace).withLabels(labels).inform(handler, 0));
+    }
+
+    /** Whether the API server answers. */
+    public CompletionStage<Boolean> reachable() {
+        return async(() -> {
+            try {
+                client.getKubernetesVersion();
+                return true;
+            } catch (RuntimeException e) {
+                return false;
+            }
+        });
+    }
+
+    private static void deleteQuietly(Runnable delete) {
+        try {
+            delete.run();
+        } catch (RuntimeException ignored) {
+            // best effort: the caller reports the original failure
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package io.hypha.k8sworker.launcher;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.ResourceRequirements;
+import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
+import io.fabric8.kubernetes.api.model.Toleration;
+import io.fabric8.kubernetes.api.model.TolerationBuilder;
+import io.hypha.k8sworker.bus.WorkerException;
+import io.hypha.k8sworker.config.WorkerConfig;
+
+/** Manifest fields every job type shares (§4 of the contract), read and applied the same way. */
+final class CommonFields {
+
+    /** Variables the worker injects; a manifest may not override them. */
+    static final Set<String> RESERVED_ENV = Set.of("HYPHA_SERVER_URL", "HYPHA_WORKSPACE", "HYPHA_CLIENT_ID", "HYPHA_APP_ID",
+            "HYPHA_SESSION_ID", "HYPHA_TOKEN");
+    static final Set<String> TOLERATION_KEYS = Set.of("key", "operator", "value", "effect", "tolerationSeconds");
+
+    private CommonFields() {
+    }
+
+    /** Reads timeout, env, resources and the service-wait fields into {@code out}. */
+    static void read(ManifestReader m, WorkerConfig config, Map<String, Object> out, Set<String> reservedEnv,
+                     String defaultServiceId, boolean defaultWait) {
+        WorkerConfig.Kubernetes k = config.kubernetes();
+        out.put("timeout", m.integer("timeout", k.defaultTimeout(), 1, k.maxTimeout()));
+        out.put("env", m.env("env", reservedEnv));
+        out.put("resources", m.resources("resources"));
+        boolean wait = m.bool("wait_for_service", defaultWait);
+        String serviceId = m.serviceId("service_id", defaultServiceId);
+        if (wait && serviceId == null) {
+            throw WorkerException.invalid("manifest.service_id is required when manifest.wait_for_service is true");
+        }
+        out.put("wait_for_service", wait);
+        out.put("service_id", serviceId);
+        out.put("service_timeout", m.integer("service_timeout", 120, 1, 3600));
+    }
+
+    @SuppressWarnings("unchecked")
+    static List<EnvVar> userEnv(Map<String, Object> compiled) {
+        List<EnvVar> env = new ArrayList<>();
+        ((Map<String, Object>) compiled.getOrDefault("env", Map.of()))
+                .forEach((k, v) -> env.add(new EnvVar(k, String.valueOf(v), null)));
+        return env;
+    }
+
+    @SuppressWarnings("unchecked")
+    static ResourceRequirements resources(Map<String, Object> compiled, Map<String, String> defaultRequests,
+                                          Map<String, String> defaultLimits) {
+        Map<String, Object> res = (Map<String, Object>) compiled.getOrDefault("resources", Map.of());
+        Map<String, Quantity> requests = quantities(defaultRequests);
+        Map<String, Quantity> limits = quantities(defaultLimits);
+        if (res.get("requests") instanceof Map<?, ?> r) {
+            requests.putAll(quantities((Map<String, String>) r));
+        }
+        if (res.get("limits") instanceof Map<?, ?> l) {
+            limits.putAll(quantities((Map<String, String>) l));
+        }
+        return new ResourceRequirementsBuilder().withRequests(requests.isEmpty() ? null : requests)
+                .withLimits(limits.isEmpty() ? null : limits).build();
+    }
+
+    private static Map<String, Quantity> quantities(Map<String, String> values) {
+        Map<String, Quantity> out = new LinkedHashMap<>();
+        values.forEach((k, v) -> out.put(k, new Quantity(String.valueOf(v))));
+        return out;
+    }
+
+    @SuppressWarnings("unchecked")
+    static List<Toleration> tolerations(Map<String, Object> compiled) {
+        List<Toleration> out = new ArrayList<>();
+        for (Object o : (List<Object>) compiled.getOrDefault("tolerations", List.of())) {
+            Map<String, Object> t = (Map<String, Object>) o;
+            Object seconds = t.get("tolerationSeconds");
+            out.add(new TolerationBuilder().withKey((String) t.get("key")).withOperator((String) t.get("operator"))
+                    .withValue((String) t.get("value")).withEffect((String) t.get("effect"))
+                    .withTolerationSeconds(seconds instanceof Number n ? n.longValue() : null).build());
+        }
+        return out;
+    }
+
+    static long number(Map<String, Object> compiled, String key) {
+        return ((Number) compiled.get(key)).longValue();
+    }
+}

@@ -1,0 +1,70 @@
+package io.hypha.k8sworker.launcher;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.kube.SessionMeta;
+import io.vertx.core.json.JsonObject;
+
+/** {@code conda-worker}: Hypha's conda worker, registering itself as a service in the session's workspace. */
+final class CondaWorkerType implements JobType {
+
+    static final String NAME = "conda-worker";
+    private static final Set<String> RESERVED = ClaudeAgentType.union(CommonFields.RESERVED_ENV,
+            Set.of("HYPHA_SERVICE_ID", "HYPHA_VISIBILITY"));
+    private final WorkerConfig config;
+    private final JsonObject settings;
+
+    CondaWorkerType(WorkerConfig config) {
+        this.config = config;
+        this.settings = config.jobType(NAME);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Map<String, Object> compile(Map<String, Object> manifest) {
+        ManifestReader m = new ManifestReader(manifest);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("type", m.oneOf("type", NAME, List.of(NAME)));
+        out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
+                List.of("protected", "public", "unlisted")));
+        out.put("token_secret", m.dnsName("token_secret", settings.getString("tokenSecret", "hypha-secrets")));
+        out.put("token_key", m.string("token_key", settings.getString("tokenKey", "HYPHA_AGENTS_TOKEN")));
+        out.put("verbose", m.bool("verbose", false));
+        CommonFields.read(m, config, out, RESERVED, "conda-worker", false);
+        m.rejectUnknown(NAME);
+        return out;
+    }
+
+    @Override
+    public JobPlan plan(Map<String, Object> c, LaunchRequest r) {
+        String jobName = SessionMeta.jobName(r.sessionId(), r.clientId());
+        String serviceId = (String) c.get("service_id");
+        List<EnvVar> env = new ArrayList<>(JobFactory.hyphaEnv(r));
+        env.add(new EnvVar("HYPHA_SERVICE_ID", serviceId, null));
+        env.add(new EnvVar("HYPHA_VISIBILITY", (String) c.get("visibility"), null));
+        env.add(r.token() != null ? JobFactory.tokenFromSessionSecret(jobName)
+                : JobFactory.fromSecret("HYPHA_TOKEN", (String) c.get("token_secret"), (String) c.get("token_key")));
+        env.addAll(CommonFields.userEnv(c));
+        List<String> args = new ArrayList<>(List.of("-m", "hypha.workers.conda", "--server-url", "$(HYPHA_SERVER_URL)",
+                "--workspace", "$(HYPHA_WORKSPACE)", "--token", "$(HYPHA_TOKEN)", "--client-id", "$(HYPHA_CLIENT_ID)",
+                "--service-id", serviceId, "--visibility", (String) c.get("visibility")));
+        if (Boolean.TRUE.equals(c.get("verbose"))) {
+            args.add("--verbose");
+        }
+        return new JobPlan(settings.getString("image", "oeway/hypha-conda-worker:0.1.0"),
+                settings.getString("imagePullPolicy", config.kubernetes().imagePullPolicy()), List.of("python"), args, env,
+                CommonFields.resources(c, Map.of(), Map.of()), Map.of(), List.of(), List.of(), List.of(),
+                "Never", 0, CommonFields.number(c, "timeout"), 8877, (Boolean) c.get("wait_for_service"), serviceId,
+                CommonFields.number(c, "service_timeout"));
+    }
+}

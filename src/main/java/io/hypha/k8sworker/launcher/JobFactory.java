@@ -1,0 +1,131 @@
+package io.hypha.k8sworker.launcher;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.PodSecurityContextBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.SecurityContextBuilder;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.kube.SessionMeta;
+
+/** Builds the Job (and token Secret) of a session: a pure function of the plan and the request. */
+final class JobFactory {
+
+    private final WorkerConfig config;
+
+    JobFactory(WorkerConfig config) {
+        this.config = config;
+    }
+
+    /** Variables the worker sets in every session pod. */
+    static List<EnvVar> hyphaEnv(LaunchRequest r) {
+        List<EnvVar> env = new ArrayList<>();
+        env.add(new EnvVar("HYPHA_SERVER_URL", r.serverUrl(), null));
+        env.add(new EnvVar("HYPHA_WORKSPACE", r.workspace(), null));
+        env.add(new EnvVar("HYPHA_CLIENT_ID", r.clientId(), null));
+        env.add(new EnvVar("HYPHA_APP_ID", r.appId(), null));
+        env.add(new EnvVar("HYPHA_SESSION_ID", r.sessionId(), null));
+        return env;
+    }
+
+    /** HYPHA_TOKEN from the session's own Secret: the token never appears in the Job. */
+    static EnvVar tokenFromSessionSecret(String jobName) {
+        return new EnvVarBuilder().withName("HYPHA_TOKEN").withNewValueFrom().withNewSecretKeyRef()
+                .withName(SessionMeta.tokenSecretName(jobName)).withKey(SessionMeta.TOKEN_KEY).endSecretKeyRef()
+                .endValueFrom().build();
+    }
+
+    static EnvVar fromSecret(String name, String secret, String key) {
+        return new EnvVarBuilder().withName(name).withNewValueFrom().withNewSecretKeyRef()
+                .withName(secret).withKey(key).endSecretKeyRef().endValueFrom().build();
+    }
+
+    Map<String, String> labels(LaunchRequest r, String jobType) {
+        Map<String, String> labels = new LinkedHashMap<>();
+        labels.put(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE);
+        labels.put(SessionMeta.COMPONENT, SessionMeta.COMPONENT_VALUE);
+        labels.put(SessionMeta.WORKER, SessionMeta.workerLabel(config.hypha().serviceId()));
+        labels.put(SessionMeta.JOB_TYPE, jobType);
+        labels.put(SessionMeta.SESSION_KEY, SessionMeta.sessionKey(r.sessionId()));
+        return labels;
+    }
+
+    Job job(LaunchRequest r, String jobType, JobPlan plan, String jobName) {
+        Map<String, String> labels = labels(r, jobType);
+        Map<String, String> annotations = new LinkedHashMap<>();
+        annotations.put(SessionMeta.SESSION_ID, r.sessionId());
+        annotations.put(SessionMeta.WORKSPACE, r.workspace());
+        annotations.put(SessionMeta.APP_ID, r.appId());
+        annotations.put(SessionMeta.CLIENT_ID, r.clientId());
+        annotations.put(SessionMeta.CALLER, r.caller());
+        annotations.put(SessionMeta.CREATED_AT, Instant.now().toString());
+        if (plan.serviceId() != null) {
+            annotations.put(SessionMeta.SERVICE_ID, plan.serviceId());
+        }
+        if (r.entryPoint() != null) {
+            annotations.put(SessionMeta.ENTRY_POINT, r.entryPoint());
+        }
+        ContainerBuilder container = new ContainerBuilder()
+                .withName(SessionMeta.MAIN_CONTAINER)
+                .withImage(plan.image())
+                .withImagePullPolicy(plan.imagePullPolicy())
+                .withCommand(plan.command())
+                .withArgs(plan.args())
+                .withEnv(plan.env())
+                .withResources(plan.resources())
+                .withVolumeMounts(plan.volumeMounts())
+                .withSecurityContext(new SecurityContextBuilder()
+                        .withAllowPrivilegeEscalation(false)
+                        .withRunAsNonRoot(true)
+                        .withNewCapabilities().withDrop("ALL").endCapabilities()
+                        .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile()
+                        .build());
+        return new JobBuilder()
+                .withNewMetadata().withName(jobName).withNamespace(config.kubernetes().namespace())
+                .withLabels(labels).withAnnotations(annotations).endMetadata()
+                .withNewSpec()
+                .withActiveDeadlineSeconds(plan.timeoutSeconds())
+                .withTtlSecondsAfterFinished(config.kubernetes().ttlSecondsAfterFinished())
+                .withBackoffLimit(plan.backoffLimit())
+                .withNewTemplate()
+                .withNewMetadata().withLabels(labels).withAnnotations(Map.of(SessionMeta.SESSION_ID, r.sessionId())).endMetadata()
+                .withNewSpec()
+                .withRestartPolicy(plan.restartPolicy())
+                .withAutomountServiceAccountToken(false)
+                .withEnableServiceLinks(false)
+                .withNodeSelector(plan.nodeSelector().isEmpty() ? null : plan.nodeSelector())
+                .withTolerations(plan.tolerations())
+                .withVolumes(plan.volumes())
+                .withSecurityContext(new PodSecurityContextBuilder()
+                        .withRunAsNonRoot(true)
+                        .withRunAsUser(plan.runAsUser())
+                        .withRunAsGroup(plan.runAsUser())
+                        .withFsGroup(plan.runAsUser())
+                        .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile()
+                        .build())
+                .withContainers(container.build())
+                .endSpec()
+                .endTemplate()
+                .endSpec()
+                .build();
+    }
+
+    Secret tokenSecret(LaunchRequest r, String jobType, String jobName) {
+        return new SecretBuilder()
+                .withNewMetadata().withName(SessionMeta.tokenSecretName(jobName)).withNamespace(config.kubernetes().namespace())
+                .withLabels(labels(r, jobType)).endMetadata()
+                .withType("Opaque")
+                .withStringData(Map.of(SessionMeta.TOKEN_KEY, r.token()))
+                .build();
+    }
+}

@@ -1,0 +1,18 @@
+package io.hypha.k8sworker.launcher;
+
+import java.util.Map;
+
+/**
+ * One kind of session ({@code k8s-job}, {@code claude-agent}, ...): how its manifest is read and what
+ * its pod runs. Adding a type means adding an implementation and listing it in {@link JobTypes}.
+ */
+public interface JobType {
+
+    String name();
+
+    /** Validates the manifest and fills its defaults; the error names the field. */
+    Map<String, Object> compile(Map<String, Object> manifest);
+
+    /** The pod of a session, from a compiled manifest. */
+    JobPlan plan(Map<String, Object> compiled, LaunchRequest request);
+}

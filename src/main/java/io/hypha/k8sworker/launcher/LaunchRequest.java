@@ -1,0 +1,25 @@
+package io.hypha.k8sworker.launcher;
+
+import java.util.Map;
+
+import io.vertx.core.json.JsonObject;
+
+/**
+ * A session to launch, as the hypha-bridge sends it to a job type's address. The token travels only
+ * on the local event bus and ends up in a Secret, never in the Job.
+ */
+public record LaunchRequest(String sessionId, String appId, String workspace, String clientId, String serverUrl,
+                            String token, String caller, String entryPoint, Map<String, Object> manifest) {
+
+    public JsonObject toJson() {
+        return new JsonObject().put("sessionId", sessionId).put("appId", appId).put("workspace", workspace)
+                .put("clientId", clientId).put("serverUrl", serverUrl).put("token", token).put("caller", caller)
+                .put("entryPoint", entryPoint).put("manifest", new JsonObject(manifest));
+    }
+
+    public static LaunchRequest fromJson(JsonObject json) {
+        return new LaunchRequest(json.getString("sessionId"), json.getString("appId"), json.getString("workspace"),
+                json.getString("clientId"), json.getString("serverUrl"), json.getString("token"), json.getString("caller"),
+                json.getString("entryPoint"), json.getJsonObject("manifest", new JsonObject()).getMap());
+    }
+}

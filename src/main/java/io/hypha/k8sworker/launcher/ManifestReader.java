@@ -1,0 +1,341 @@
+package io.hypha.k8sworker.launcher;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+import io.hypha.k8sworker.bus.WorkerException;
+
+/**
+ * Reads a manifest field by field, so that every error names its field, and refuses fields nobody
+ * read. Values are checked before anything is created.
+ */
+final class ManifestReader {
+
+    /** Standard fields of Hypha app manifests, which the app controller passes along and we ignore. */
+    static final Set<String> APP_FIELDS = Set.of("name", "description", "version", "id", "entry_point", "tags", "icon",
+            "covers", "format_version", "license", "authors", "requirements", "startup_config", "config", "services",
+            "service_ids", "singleton", "daemon", "autoscaling", "worker_managed", "api_version", "badges", "docs",
+            "source_hash", "created_at", "updated_at", "readme", "files", "apps", "startup_context", "hypha_token");
+
+    private static final Pattern QUANTITY = Pattern.compile("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
+    private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
+    private static final Pattern IMAGE = Pattern.compile("[a-zA-Z0-9][a-zA-Z0-9._\\-/:@]*");
+    private static final Pattern LABEL_KEY = Pattern.compile("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
+    private static final Pattern LABEL_VALUE = Pattern.compile("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
+    private static final Pattern SERVICE_ID = Pattern.compile("[A-Za-z0-9_-]{1,63}");
+    private static final Pattern DNS_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+    static final int MAX_STRING = 8 * 1024;
+    static final int MAX_ENV_VALUE = 32 * 1024;
+    static final int MAX_ITEMS = 100;
+
+    private final Map<String, Object> manifest;
+    private final Set<String> read = new LinkedHashSet<>();
+
+    ManifestReader(Object manifest) {
+        if (!(manifest instanceof Map<?, ?> m)) {
+            throw WorkerException.invalid("manifest must be a map, got " + typeName(manifest));
+        }
+        Map<String, Object> copy = new LinkedHashMap<>();
+        m.forEach((k, v) -> copy.put(String.valueOf(k), v));
+        this.manifest = copy;
+    }
+
+    Map<String, Object> raw() {
+        return manifest;
+    }
+
+    boolean has(String field) {
+        read.add(field);
+        return manifest.get(field) != null;
+    }
+
+    /** Fails unless every field present was read by the job type, or is standard app metadata. */
+    void rejectUnknown(String jobType) {
+        Set<String> unknown = new TreeSet<>();
+        for (String key : manifest.keySet()) {
+            if (!read.contains(key) && !APP_FIELDS.contains(key)) {
+                unknown.add(key);
+            }
+        }
+        if (!unknown.isEmpty()) {
+            throw WorkerException.invalid("manifest." + unknown.iterator().next() + ": unknown field for type " + jobType
+                    + (unknown.size() > 1 ? " (also unknown: " + String.join(", ", unknown) + ")" : ""));
+        }
+    }
+
+    String string(String field, String def) {
+        read.add(field);
+        Object v = manifest.get(field);
+        if (v == null) {
+            return def;
+        }
+        if (!(v instanceof String s)) {
+            throw wrongType(field, "a string", v);
+        }
+        if (s.length() > MAX_STRING) {
+            throw WorkerException.invalid("manifest." + field + " is longer than " + MAX_STRING + " characters");
+        }
+        return s;
+    }
+
+    String requiredString(String field) {
+        String s = string(field, null);
+        if (s == null || s.isBlank()) {
+            throw WorkerException.invalid("manifest." + field + " is required");
+        }
+        return s;
+    }
+
+    String oneOf(String field, String def, List<String> allowed) {
+        String s = string(field, def);
+        if (s != null && !allowed.contains(s)) {
+            throw WorkerException.invalid("manifest." + field + " must be one of " + allowed + ", got '" + s + "'");
+        }
+        return s;
+    }
+
+    String image(String field, String def) {
+        String image = string(field, def);
+        if (image == null || image.isBlank()) {
+            throw WorkerException.invalid("manifest." + field + " is required");
+        }
+        if (image.length() > 512 || !IMAGE.matcher(image).matches()) {
+            throw WorkerException.invalid("manifest." + field + " is not a valid image reference: '" + abbreviate(image) + "'");
+        }
+        return image;
+    }
+
+    String serviceId(String field, String def) {
+        String id = string(field, def);
+        if (id != null && !SERVICE_ID.matcher(id).matches()) {
+            throw WorkerException.invalid("manifest." + field + " must be 1 to 63 characters of letters, digits, '_' and '-', got '"
+                    + abbreviate(id) + "'");
+        }
+        return id;
+    }
+
+    String dnsName(String field, String def) {
+        String name = string(field, def);
+        if (name != null && (name.length() > 253 || !DNS_NAME.matcher(name).matches())) {
+            throw WorkerException.invalid("manifest." + field + " must be a lower-case DNS name, got '" + abbreviate(name) + "'");
+        }
+        return name;
+    }
+
+    boolean bool(String field, boolean def) {
+        read.add(field);
+        Object v = manifest.get(field);
+        if (v == null) {
+            return def;
+        }
+        if (!(v instanceof Boolean b)) {
+            throw wrongType(field, "true or false", v);
+        }
+        return b;
+    }
+
+    long integer(String field, long def, long min, long max) {
+        read.add(field);
+        Object v = manifest.get(field);
+        if (v == null) {
+            return def;
+        }
+        if (!(v instanceof Number n) || v instanceof Double d && (d != Math.rint(d) || d.isInfinite())) {
+            throw wrongType(field, "a whole number", v);
+        }
+        long value = n.longValue();
+        if (value < min || value > max) {
+            throw WorkerException.invalid("manifest." + field + " must be between " + min + " and " + max + ", got " + value);
+        }
+        return value;
+    }
+
+    List<String> stringList(String field) {
+        read.add(field);
+        Object v = manifest.get(field);
+        if (v == null) {
+            return null;
+        }
+        if (v instanceof String s) {
+            throw WorkerException.invalid("manifest." + field + " must be a list of strings, e.g. [\"python\", \"-c\", \"...\"], got the string '"
+                    + abbreviate(s) + "'");
+        }
+        if (!(v instanceof List<?> list)) {
+            throw wrongType(field, "a list of strings", v);
+        }
+        if (list.size() > MAX_ITEMS) {
+            throw WorkerException.invalid("manifest." + field + " has more than " + MAX_ITEMS + " items");
+        }
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            if (!(list.get(i) instanceof String s)) {
+                throw WorkerException.invalid("manifest." + field + "[" + i + "] must be a string, got " + typeName(list.get(i)));
+            }
+            if (s.length() > MAX_STRING) {
+                throw WorkerException.invalid("manifest." + field + "[" + i + "] is longer than " + MAX_STRING + " characters");
+            }
+            out.add(s);
+        }
+        return out;
+    }
+
+    /** Environment variables: names as Kubernetes allows them, string values, none that the worker sets itself. */
+    Map<String, String> env(String field, Set<String> reserved) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : map(field).entrySet()) {
+            String name = e.getKey();
+            if (!ENV_NAME.matcher(name).matches()) {
+                throw WorkerException.invalid("manifest." + field + "." + name + ": not a valid environment variable name");
+            }
+            if (reserved.contains(name)) {
+                throw WorkerException.invalid("manifest." + field + "." + name + " is set by the worker and cannot be overridden");
+            }
+            Object v = e.getValue();
+            if (!(v instanceof String s)) {
+                throw WorkerException.invalid("manifest." + field + "." + name + " must be a string, got " + typeName(v));
+            }
+            if (s.length() > MAX_ENV_VALUE) {
+                throw WorkerException.invalid("manifest." + field + "." + name + " is longer than " + MAX_ENV_VALUE + " characters");
+            }
+            out.put(name, s);
+        }
+        if (out.size() > MAX_ITEMS) {
+            throw WorkerException.invalid("manifest." + field + " has more than " + MAX_ITEMS + " variables");
+        }
+        return out;
+    }
+
+    /** Labels-like maps (node selectors): valid keys and values. */
+    Map<String, String> labelMap(String field) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : map(field).entrySet()) {
+            if (e.getKey().length() > 253 || !LABEL_KEY.matcher(e.getKey()).matches()) {
+                throw WorkerException.invalid("manifest." + field + "." + e.getKey() + ": not a valid label key");
+            }
+            if (!(e.getValue() instanceof String s) || s.length() > 63 || !LABEL_VALUE.matcher(s).matches()) {
+                throw WorkerException.invalid("manifest." + field + "." + e.getKey() + ": not a valid label value: " + e.getValue());
+            }
+            out.put(e.getKey(), s);
+        }
+        return out;
+    }
+
+    /** {@code requests} and {@code limits}, each a map of resource name to Kubernetes quantity. */
+    Map<String, Map<String, String>> resources(String field) {
+        Map<String, Map<String, String>> out = new LinkedHashMap<>();
+        Map<String, Object> res = map(field);
+        for (Map.Entry<String, Object> e : res.entrySet()) {
+            String kind = e.getKey();
+            if (!kind.equals("requests") && !kind.equals("limits")) {
+                throw WorkerException.invalid("manifest." + field + "." + kind + ": unknown field (expected requests or limits)");
+            }
+            if (!(e.getValue() instanceof Map<?, ?> quantities)) {
+                throw WorkerException.invalid("manifest." + field + "." + kind + " must be a map of resource name to quantity");
+            }
+            Map<String, String> q = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> r : quantities.entrySet()) {
+                String name = String.valueOf(r.getKey());
+                String path = "manifest." + field + "." + kind + "." + name;
+                if (!LABEL_KEY.matcher(name).matches()) {
+                    throw WorkerException.invalid(path + ": not a valid resource name");
+                }
+                Object value = r.getValue();
+                String text = value instanceof Number n ? numberText(n) : value instanceof String s ? s : null;
+                if (text == null || !QUANTITY.matcher(text).matches() || text.length() > 64) {
+                    throw WorkerException.invalid(path + ": not a Kubernetes quantity: " + abbreviate(String.valueOf(value)));
+                }
+                q.put(name, text);
+            }
+            out.put(kind, q);
+        }
+        return out;
+    }
+
+    /** A list of maps passed to Kubernetes as they are (e.g. tolerations), with only the allowed keys. */
+    List<Map<String, Object>> mapList(String field, Set<String> allowedKeys) {
+        read.add(field);
+        Object v = manifest.get(field);
+        if (v == null) {
+            return List.of();
+        }
+        if (!(v instanceof List<?> list)) {
+            throw wrongType(field, "a list", v);
+        }
+        if (list.size() > MAX_ITEMS) {
+            throw WorkerException.invalid("manifest." + field + " has more than " + MAX_ITEMS + " items");
+        }
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            if (!(list.get(i) instanceof Map<?, ?> m)) {
+                throw WorkerException.invalid("manifest." + field + "[" + i + "] must be a map, got " + typeName(list.get(i)));
+            }
+            Map<String, Object> item = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                String key = String.valueOf(e.getKey());
+                if (!allowedKeys.contains(key)) {
+                    throw WorkerException.invalid("manifest." + field + "[" + i + "]." + key + ": unknown field (allowed: "
+                            + new TreeSet<>(allowedKeys) + ")");
+                }
+                item.put(key, e.getValue());
+            }
+            out.add(item);
+        }
+        return out;
+    }
+
+    @SuppressWarnings("unchecked")
+    Map<String, Object> map(String field) {
+        read.add(field);
+        Object v = manifest.get(field);
+        if (v == null) {
+            return Map.of();
+        }
+        if (!(v instanceof Map<?, ?> m)) {
+            throw wrongType(field, "a map", v);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        ((Map<Object, Object>) m).forEach((k, val) -> out.put(String.valueOf(k), val));
+        return out;
+    }
+
+    private static String numberText(Number n) {
+        double d = n.doubleValue();
+        return d == Math.rint(d) && !Double.isInfinite(d) ? String.valueOf(n.longValue()) : String.valueOf(d);
+    }
+
+    private static WorkerException wrongType(String field, String expected, Object actual) {
+        return WorkerException.invalid("manifest." + field + " must be " + expected + ", got " + typeName(actual));
+    }
+
+    static String typeName(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof String) {
+            return "a string";
+        }
+        if (v instanceof Boolean) {
+            return "a boolean";
+        }
+        if (v instanceof Number) {
+            return "a number";
+        }
+        if (v instanceof List) {
+            return "a list";
+        }
+        if (v instanceof Map) {
+            return "a map";
+        }
+        return v.getClass().getSimpleName();
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 80 ? s : s.substring(0, 80) + "...";
+    }
+}

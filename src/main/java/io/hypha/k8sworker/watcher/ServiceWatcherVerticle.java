@@ -1,0 +1,468 @@
+package io.hypha.k8sworker.watcher;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletionException;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.fabric8.kubernetes.api.model.ContainerStatus;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodCondition;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.hypha.k8sworker.bus.Addresses;
+import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.WorkerException;
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.kube.KubeOps;
+import io.hypha.k8sworker.kube.SessionMeta;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Knows every session from one label-selected informer on our Jobs and one on their Pods (no
+ * polling), answers session queries and commands, and follows starting sessions until their pod
+ * runs, fails, or their service registers in Hypha. Single instance: it holds the informers' view.
+ */
+public final class ServiceWatcherVerticle extends VerticleBase {
+
+    public static final String OP_LIST = "list";
+    public static final String OP_GET = "get";
+    public static final String OP_AWAIT = "await";
+    public static final String OP_STOP = "stop";
+    public static final String OP_LOGS = "logs";
+    public static final String OP_STOP_ALL = "stop-all";
+    public static final String HYPHA_OP_AWAIT_SERVICE = "await-service";
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServiceWatcherVerticle.class);
+
+    private final WorkerConfig config;
+    private final KubeOps kube;
+    private final Map<String, Job> jobsByName = new HashMap<>();
+    private final Map<String, Map<String, Pod>> podsBySessionKey = new HashMap<>();
+    private final Map<String, List<Waiter>> waiters = new HashMap<>();
+    private MessageConsumer<JsonObject> consumer;
+    private SharedIndexInformer<Job> jobInformer;
+    private SharedIndexInformer<Pod> podInformer;
+    private long healthTimer = -1;
+
+    public ServiceWatcherVerticle(WorkerConfig config, KubeOps kube) {
+        this.config = config;
+        this.kube = kube;
+    }
+
+    private Map<String, String> selector() {
+        return Map.of(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE,
+                SessionMeta.WORKER, SessionMeta.workerLabel(config.hypha().serviceId()));
+    }
+
+    @Override
+    public Future<?> start() {
+        consumer = vertx.eventBus().consumer(Addresses.SESSIONS, this::handle);
+        Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
+        Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
+        healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
+        return Future.all(jobs, pods, consumer.completion()).onSuccess(v -> {
+            jobInformer = jobs.result();
+            podInformer = pods.result();
+            vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", true));
+            LOG.info("watching {} session(s) in namespace {}", jobsByName.size(), kube.namespace());
+        });
+    }
+
+    @Override
+    public Future<?> stop() {
+        vertx.cancelTimer(healthTimer);
+        if (jobInformer != null) {
+            jobInformer.close();
+        }
+        if (podInformer != null) {
+            podInformer.close();
+        }
+        return consumer.unregister();
+    }
+
+    private void publishReachability() {
+        Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> vertx.eventBus().publish(
+                Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", ar.succeeded() && ar.result())));
+    }
+
+    /** Informer callbacks run on fabric8's threads: hop onto our context and do the work there. */
+    private <T> ResourceEventHandler<T> handler(java.util.function.Consumer<T> upsert, java.util.function.Consumer<T> delete) {
+        return new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(T obj) {
+                context.runOnContext(v -> upsert.accept(obj));
+            }
+
+            @Override
+            public void onUpdate(T oldObj, T newObj) {
+                context.runOnContext(v -> upsert.accept(newObj));
+            }
+
+            @Override
+            public void onDelete(T obj, boolean deletedFinalStateUnknown) {
+                context.runOnContext(v -> delete.accept(obj));
+            }
+        };
+    }
+
+    private void onJob(Job job) {
+        jobsByName.put(job.getMetadata().getName(), job);
+        sessionChanged(job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID));
+    }
+
+    private void onJobDeleted(Job job) {
+        jobsByName.remove(job.getMetadata().getName());
+        String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
+        List<Waiter> pending = sessionId == null ? null : waiters.remove(sessionId);
+        if (pending != null) {
+            pending.forEach(w -> w.fail(new WorkerException(ErrorCode.START_FAILED, "the session was stopped while it started")));
+        }
+    }
+
+    private void onPod(Pod pod) {
+        String key = sessionKey(pod);
+        if (key != null) {
+            podsBySessionKey.computeIfAbsent(key, k -> new LinkedHashMap<>()).put(pod.getMetadata().getName(), pod);
+            sessionChanged(pod.getMetadata().getAnnotations() == null ? null : pod.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID));
+        }
+    }
+
+    private void onPodDeleted(Pod pod) {
+        String key = sessionKey(pod);
+        Map<String, Pod> pods = key == null ? null : podsBySessionKey.get(key);
+        if (pods != null) {
+            pods.remove(pod.getMetadata().getName());
+            if (pods.isEmpty()) {
+                podsBySessionKey.remove(key);
+            }
+        }
+    }
+
+    private static String sessionKey(Pod pod) {
+        return pod.getMetadata().getLabels() == null ? null : pod.getMetadata().getLabels().get(SessionMeta.SESSION_KEY);
+    }
+
+    private Optional<SessionView> view(String sessionId) {
+        if (sessionId == null) {
+            return Optional.empty();
+        }
+        for (Job job : jobsByName.values()) {
+            Map<String, String> a = job.getMetadata().getAnnotations();
+            if (a != null && sessionId.equals(a.get(SessionMeta.SESSION_ID))) {
+                return Optional.of(viewOf(job));
+            }
+        }
+        return Optional.empty();
+    }
+
+    private SessionView viewOf(Job job) {
+        String key = job.getMetadata().getLabels().get(SessionMeta.SESSION_KEY);
+        return new SessionView(job, new ArrayList<>(podsBySessionKey.getOrDefault(key, Map.of()).values()));
+    }
+
+    // ------------------------------------------------------------------ requests
+
+    private void handle(Message<JsonObject> message) {
+        String op = message.headers().get(Addresses.Headers.OPERATION);
+        JsonObject body = message.body();
+        try {
+            Future<?> result = switch (Objects.requireNonNullElse(op, "")) {
+                case OP_LIST -> Future.succeededFuture(list(body));
+                case OP_GET -> Future.succeededFuture(owned(body).toInfo());
+                case OP_AWAIT -> await(body);
+                case OP_STOP -> stop(body);
+                case OP_LOGS -> logs(body);
+                case OP_STOP_ALL -> stopAll();
+                default -> Future.failedFuture(WorkerException.invalid("unknown operation " + op));
+            };
+            result.onComplete(ar -> {
+                if (ar.succeeded()) {
+                    message.reply(ar.result());
+                } else {
+                    WorkerException.fail(message, unwrap(ar.cause()));
+                }
+            });
+        } catch (RuntimeException e) {
+            WorkerException.fail(message, e);
+        }
+    }
+
+    private static Throwable unwrap(Throwable t) {
+        return t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+    }
+
+    /** The caller may see sessions of its own workspace; an admin caller (the app controller) may see all. */
+    private static boolean visibleTo(SessionView s, JsonObject request) {
+        return request.getBoolean("admin", false) || Objects.equals(s.workspace(), request.getString("callerWorkspace"));
+    }
+
+    private SessionView owned(JsonObject request) {
+        String sessionId = request.getString("sessionId");
+        SessionView s = view(sessionId).orElseThrow(() -> new WorkerException(ErrorCode.UNKNOWN_SESSION, "unknown session: " + sessionId));
+        if (!visibleTo(s, request)) {
+            // the same answer as for an unknown id: other workspaces learn nothing
+            throw new WorkerException(ErrorCode.UNKNOWN_SESSION, "unknown session: " + sessionId);
+        }
+        return s;
+    }
+
+    private JsonArray list(JsonObject request) {
+        String workspace = request.getString("workspace");
+        JsonArray out = new JsonArray();
+        jobsByName.values().stream().map(this::viewOf)
+                .filter(s -> s.sessionId() != null && visibleTo(s, request))
+                .filter(s -> workspace == null || workspace.equals(s.workspace()))
+                .sorted((a, b) -> String.valueOf(a.annotation(SessionMeta.CREATED_AT)).compareTo(String.valueOf(b.annotation(SessionMeta.CREATED_AT))))
+                .forEach(s -> out.add(s.toInfo()));
+        return out;
+    }
+
+    private Future<Void> stop(JsonObject request) {
+        String sessionId = request.getString("sessionId");
+        Optional<SessionView> s = view(sessionId);
+        if (s.isEmpty()) {
+            return Future.succeededFuture();
+        }
+        if (!visibleTo(s.get(), request)) {
+            throw new WorkerException(ErrorCode.UNKNOWN_SESSION, "unknown session: " + sessionId);
+        }
+        return deleteSession(s.get());
+    }
+
+    private Future<Void> deleteSession(SessionView s) {
+        LOG.info("session {}: deleting Job {}", s.sessionId(), s.jobName());
+        return Future.fromCompletionStage(kube.deleteJobAsync(s.jobName()), context).mapEmpty();
+    }
+
+    private Future<JsonObject> stopAll() {
+        List<SessionView> all = jobsByName.values().stream().map(this::viewOf).toList();
+        List<Future<Void>> deletions = all.stream().map(this::deleteSession).toList();
+        return Future.join(deletions).transform(ar -> Future.succeededFuture(new JsonObject().put("stopped", all.size())));
+    }
+
+    // ------------------------------------------------------------------ logs
+
+    private Future<JsonObject> logs(JsonObject request) {
+        SessionView s = owned(request);
+        String type = request.getString("type");
+        int offset = request.getInteger("offset", 0);
+        Integer limit = request.getInteger("limit");
+        List<String> objects = new ArrayList<>();
+        objects.add(s.jobName());
+        s.pods().forEach(p -> objects.add(p.getMetadata().getName()));
+        Future<List<Event>> events = Future.fromCompletionStage(kube.eventsFor(objects), context);
+        List<Pod> pods = s.pods().stream()
+                .sorted((a, b) -> String.valueOf(a.getMetadata().getCreationTimestamp()).compareTo(String.valueOf(b.getMetadata().getCreationTimestamp())))
+                .toList();
+        List<Future<String>> logs = new ArrayList<>();
+        for (Pod pod : pods) {
+            logs.add(Future.fromCompletionStage(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false), context));
+        }
+        return Future.all(events, Future.join(new ArrayList<>(logs))).transform(ignored -> {
+            JsonArray items = new JsonArray();
+            if (events.succeeded()) {
+                for (Event e : events.result()) {
+                    String kind = "Warning".equals(e.getType()) ? "error" : "info";
+                    items.add(new JsonObject().put("type", kind).put("content",
+                            e.getReason() + ": " + e.getMessage() + " (" + e.getInvolvedObject().getKind() + " "
+                                    + e.getInvolvedObject().getName() + ")"));
+                }
+            }
+            for (Future<String> log : logs) {
+                if (log.succeeded()) {
+                    for (String line : log.result().split("\n")) {
+                        if (!line.isEmpty()) {
+                            items.add(new JsonObject().put("type", "stdout").put("content", line));
+                        }
+                    }
+                }
+            }
+            JsonArray filtered = new JsonArray();
+            items.stream().map(JsonObject.class::cast).filter(i -> type == null || type.equals(i.getString("type"))).forEach(filtered::add);
+            int total = filtered.size();
+            int from = Math.min(Math.max(0, offset), total);
+            int to = limit == null ? total : Math.min(total, from + Math.max(0, limit));
+            return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
+                    .put("total", total).put("offset", offset).put("limit", limit));
+        });
+    }
+
+    // ------------------------------------------------------------------ following a start
+
+    /** One start waiting for its pod (and maybe its service). */
+    private final class Waiter {
+        final String sessionId;
+        final JsonObject request;
+        final Promise<JsonObject> done = Promise.promise();
+        final long startedNanos = System.nanoTime();
+        String lastProgress;
+        long timer = -1;
+        boolean podReady;
+
+        Waiter(String sessionId, JsonObject request) {
+            this.sessionId = sessionId;
+            this.request = request;
+        }
+
+        void progress(String type, String message) {
+            if (message.equals(lastProgress)) {
+                return;
+            }
+            lastProgress = message;
+            vertx.eventBus().publish(Addresses.sessionProgress(sessionId), new JsonObject().put("type", type).put("message", message));
+        }
+
+        void fail(WorkerException e) {
+            vertx.cancelTimer(timer);
+            done.tryFail(e);
+        }
+
+        void complete(JsonObject info) {
+            vertx.cancelTimer(timer);
+            done.tryComplete(info);
+        }
+    }
+
+    private Future<JsonObject> await(JsonObject request) {
+        String sessionId = request.getString("sessionId");
+        Waiter w = new Waiter(sessionId, request);
+        waiters.computeIfAbsent(sessionId, k -> new ArrayList<>()).add(w);
+        long startTimeoutMs = config.kubernetes().startTimeoutSeconds() * 1000L;
+        w.timer = vertx.setTimer(startTimeoutMs, t -> w.fail(new WorkerException(ErrorCode.START_FAILED,
+                "the pod did not start within " + config.kubernetes().startTimeoutSeconds() + " s"
+                        + view(sessionId).flatMap(SessionView::latestPod).map(p -> " (last state: " + describe(p) + ")").orElse(""))));
+        evaluate(w);
+        return w.done.future()
+                .recover(err -> cleanUpFailedStart(sessionId).transform(x -> Future.failedFuture(err)))
+                .andThen(ar -> {
+                    List<Waiter> l = waiters.get(sessionId);
+                    if (l != null) {
+                        l.remove(w);
+                        if (l.isEmpty()) {
+                            waiters.remove(sessionId);
+                        }
+                    }
+                });
+    }
+
+    private Future<Void> cleanUpFailedStart(String sessionId) {
+        if (config.kubernetes().keepFailedJobs()) {
+            return Future.succeededFuture();
+        }
+        Optional<SessionView> s = view(sessionId);
+        String jobName = s.map(SessionView::jobName).orElse(null);
+        if (jobName == null) {
+            return Future.succeededFuture();
+        }
+        LOG.info("session {}: start failed, deleting Job {}", sessionId, jobName);
+        return Future.fromCompletionStage(kube.deleteJobAsync(jobName), context).<Void>mapEmpty()
+                .otherwise(err -> {
+                    LOG.warn("session {}: could not delete Job {}: {}", sessionId, jobName, err.getMessage());
+                    return null;
+                });
+    }
+
+    private void sessionChanged(String sessionId) {
+        List<Waiter> l = sessionId == null ? null : waiters.get(sessionId);
+        if (l != null) {
+            new ArrayList<>(l).forEach(this::evaluate);
+        }
+    }
+
+    private void evaluate(Waiter w) {
+        if (w.done.future().isComplete() || w.podReady) {
+            return;
+        }
+        Optional<SessionView> maybe = view(w.sessionId);
+        if (maybe.isEmpty()) {
+            return;
+        }
+        SessionView s = maybe.get();
+        String failure = s.failure();
+        if (failure != null) {
+            w.progress("error", failure);
+            w.fail(new WorkerException(ErrorCode.START_FAILED, "session " + w.sessionId + " failed to start: " + failure));
+            return;
+        }
+        Optional<Pod> pod = s.latestPod();
+        if (pod.isEmpty()) {
+            w.progress("info", "Job " + s.jobName() + " created, waiting for its pod");
+            return;
+        }
+        Pod p = pod.get();
+        Optional<PodCondition> scheduled = SessionView.podCondition(p, "PodScheduled");
+        if (scheduled.isPresent() && "False".equals(scheduled.get().getStatus()) && "Unschedulable".equals(scheduled.get().getReason())) {
+            long waitedSeconds = (System.nanoTime() - w.startedNanos) / 1_000_000_000L;
+            if (waitedSeconds >= config.kubernetes().unschedulableGraceSeconds()) {
+                w.fail(new WorkerException(ErrorCode.START_FAILED, "session " + w.sessionId + " failed to start: Unschedulable: "
+                        + scheduled.get().getMessage()));
+                return;
+            }
+            w.progress("warning", "Unschedulable: " + scheduled.get().getMessage());
+            vertx.setTimer(1000L * config.kubernetes().unschedulableGraceSeconds() - waitedSeconds * 1000L + 100, t -> evaluate(w));
+            return;
+        }
+        String phase = SessionView.phase(p);
+        if ("Running".equals(phase) || "Succeeded".equals(phase)) {
+            w.progress("success", "Pod " + p.getMetadata().getName() + " is " + phase.toLowerCase());
+            w.podReady = true;
+            onPodReady(w, s);
+            return;
+        }
+        w.progress("info", describe(p));
+    }
+
+    private static String describe(Pod p) {
+        Optional<ContainerStatus> main = SessionView.mainContainer(p);
+        if (main.isPresent() && main.get().getState() != null && main.get().getState().getWaiting() != null) {
+            var waiting = main.get().getState().getWaiting();
+            return "Container waiting: " + waiting.getReason() + (waiting.getMessage() == null ? "" : ": " + waiting.getMessage());
+        }
+        if (p.getSpec() != null && p.getSpec().getNodeName() != null) {
+            return "Pod " + p.getMetadata().getName() + " scheduled on " + p.getSpec().getNodeName();
+        }
+        return "Pod " + p.getMetadata().getName() + " is " + Objects.requireNonNullElse(SessionView.phase(p), "pending").toLowerCase();
+    }
+
+    private void onPodReady(Waiter w, SessionView s) {
+        vertx.cancelTimer(w.timer);
+        JsonObject request = w.request;
+        if (!request.getBoolean("waitForService", false)) {
+            w.complete(s.toInfo());
+            return;
+        }
+        String serviceId = request.getString("workspace") + "/" + request.getString("serviceId");
+        long timeoutMs = request.getLong("serviceTimeout", 120L) * 1000L;
+        w.progress("info", "Waiting for service " + serviceId + " to register");
+        vertx.eventBus().<JsonObject>request(Addresses.HYPHA,
+                        new JsonObject().put("serviceId", serviceId).put("timeoutMs", timeoutMs),
+                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, HYPHA_OP_AWAIT_SERVICE).setSendTimeout(timeoutMs + 10_000))
+                .onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        w.progress("success", "Service " + serviceId + " is registered");
+                        w.complete(view(w.sessionId).map(SessionView::toInfo).orElse(new JsonObject()).put("service", ar.result().body()));
+                    } else {
+                        WorkerException e = WorkerException.from(ar.cause());
+                        w.fail(new WorkerException(ErrorCode.START_FAILED, "session " + w.sessionId + ": service " + serviceId
+                                + " did not register within " + timeoutMs / 1000 + " s" + (e.code() == ErrorCode.TIMEOUT ? "" : ": " + e.getMessage())));
+                    }
+                });
+    }
+}
