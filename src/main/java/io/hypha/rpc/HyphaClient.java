@@ -1211,6 +1211,11 @@ public final class HyphaClient {
         }
         String message = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
         m.put("_rvalue", message);
+        if (t.getStackTrace().length == 0) {
+            // an exception made without a trace is a message for the caller, nothing more
+            m.put("_rtrace", "");
+            return m;
+        }
         StringWriter trace = new StringWriter();
         t.printStackTrace(new PrintWriter(trace));
         m.put("_rtrace", trace.toString());

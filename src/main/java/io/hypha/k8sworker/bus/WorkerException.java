@@ -14,7 +14,8 @@ public final class WorkerException extends RuntimeException {
     private final ErrorCode code;
 
     public WorkerException(ErrorCode code, String message) {
-        super(message);
+        // no stack trace: it is an answer for the caller, not a bug report
+        super(message, null, false, false);
         this.code = code;
     }
 

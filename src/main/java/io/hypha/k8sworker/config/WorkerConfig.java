@@ -198,9 +198,13 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         m.put("hypha", new JsonObject().put("serverUrl", hypha.serverUrl()).put("workspace", hypha.workspace())
                 .put("token", hypha.token().isEmpty() ? "" : "***").put("serviceId", hypha.serviceId())
                 .put("visibility", hypha.visibility()));
-        m.put("kubernetes", JsonObject.mapFrom(kubernetes));
-        m.put("verticles", JsonObject.mapFrom(verticles));
-        m.put("health", JsonObject.mapFrom(health));
+        m.put("kubernetes", new JsonObject().put("namespace", kubernetes.namespace()).put("defaultTimeout", kubernetes.defaultTimeout())
+                .put("maxTimeout", kubernetes.maxTimeout()).put("imagePullPolicy", kubernetes.imagePullPolicy())
+                .put("ttlSecondsAfterFinished", kubernetes.ttlSecondsAfterFinished())
+                .put("startTimeoutSeconds", kubernetes.startTimeoutSeconds()).put("keepFailedJobs", kubernetes.keepFailedJobs()));
+        m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())
+                .put("serviceWatcher", verticles.serviceWatcher()));
+        m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
         return new JsonObject(m);
     }
 

@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.JsonValues;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
@@ -57,7 +58,7 @@ public final class JobLauncherVerticle extends VerticleBase {
         String op = message.headers().get(Addresses.Headers.OPERATION);
         try {
             if (OP_COMPILE.equals(op)) {
-                message.reply(new JsonObject(type.compile(message.body().getMap())));
+                message.reply(new JsonObject(type.compile(JsonValues.plainMap(message.body()))));
             } else if (OP_LAUNCH.equals(op)) {
                 launch(LaunchRequest.fromJson(message.body())).onComplete(ar -> {
                     if (ar.succeeded()) {

@@ -2,6 +2,7 @@ package io.hypha.k8sworker.launcher;
 
 import java.util.Map;
 
+import io.hypha.k8sworker.bus.JsonValues;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -20,6 +21,6 @@ public record LaunchRequest(String sessionId, String appId, String workspace, St
     public static LaunchRequest fromJson(JsonObject json) {
         return new LaunchRequest(json.getString("sessionId"), json.getString("appId"), json.getString("workspace"),
                 json.getString("clientId"), json.getString("serverUrl"), json.getString("token"), json.getString("caller"),
-                json.getString("entryPoint"), json.getJsonObject("manifest", new JsonObject()).getMap());
+                json.getString("entryPoint"), JsonValues.plainMap(json.getJsonObject("manifest", new JsonObject())));
     }
 }

@@ -1,0 +1,41 @@
+package io.hypha.k8sworker.bus;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+/** Event-bus JSON back to plain maps and lists, which is what manifests are read as. */
+public final class JsonValues {
+
+    private JsonValues() {
+    }
+
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> plainMap(JsonObject json) {
+        return (Map<String, Object>) plain(json);
+    }
+
+    public static Object plain(Object value) {
+        if (value instanceof JsonObject o) {
+            return plain(o.getMap());
+        }
+        if (value instanceof JsonArray a) {
+            return plain(a.getList());
+        }
+        if (value instanceof Map<?, ?> m) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            m.forEach((k, v) -> out.put(String.valueOf(k), plain(v)));
+            return out;
+        }
+        if (value instanceof List<?> l) {
+            List<Object> out = new ArrayList<>(l.size());
+            l.forEach(v -> out.add(plain(v)));
+            return out;
+        }
+        return value;
+    }
+}
