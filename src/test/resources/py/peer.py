@@ -18,20 +18,19 @@ from hypha_rpc import connect_to_server
 
 
 def to_json(value):
+    if hasattr(value, "toDict"):
+        # hypha-rpc's ObjectProxy: its keys shadow dict methods (a key "items" hides .items())
+        value = value.toDict()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"__bytes__": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return {"__float__": repr(value)}
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {str(k): to_json(v) for k, v in dict.items(value)}
     if isinstance(value, (list, tuple, set)):
         return [to_json(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if hasattr(value, "toDict"):
-        return to_json(value.toDict())
-    if isinstance(value, dict.__class__):
-        return repr(value)
     try:
         return to_json(dict(value))
     except Exception:

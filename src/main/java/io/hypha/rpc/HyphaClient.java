@@ -29,6 +29,7 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -1294,8 +1295,15 @@ public final class HyphaClient {
 
     // ------------------------------------------------------------------ helpers
 
+    /** Whether we run on the client's context, or a duplicate of it (Vert.x hands event-bus handlers duplicates). */
+    private boolean onOwnContext() {
+        Context current = Vertx.currentContext();
+        return current == context || current instanceof ContextInternal internal && internal.unwrap() == context;
+    }
+
     private <T> Future<T> onLoop(Supplier<Future<T>> action) {
-        if (Vertx.currentContext() == context) {
+        // running now when already on our context keeps calls in the order they were made
+        if (onOwnContext()) {
             try {
                 return action.get();
             } catch (RuntimeException e) {
