@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -64,10 +65,16 @@ public final class Main {
         LOG.info("configuration: {}", config.redacted().encode());
         Main main = new Main(config, new KubernetesClientBuilder().build());
         Runtime.getRuntime().addShutdownHook(new Thread(main::shutdownAndWait, "shutdown"));
-        main.start().onFailure(err -> {
-            LOG.error("start-up failed: {}", err.getMessage(), err);
+        try {
+            // the main thread may wait; exiting from an event loop would deadlock the shutdown hook
+            main.start().toCompletionStage().toCompletableFuture().get();
+        } catch (ExecutionException e) {
+            LOG.error("start-up failed: {}", e.getCause().getMessage(), e.getCause());
             System.exit(1);
-        });
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            System.exit(1);
+        }
     }
 
     public Future<Void> start() {

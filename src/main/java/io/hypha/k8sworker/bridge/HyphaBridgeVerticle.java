@@ -21,12 +21,14 @@ import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
 import io.hypha.rpc.CallContext;
 import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
+import io.hypha.rpc.HyphaException;
 import io.hypha.rpc.Invocation;
 import io.hypha.rpc.RemoteMethod;
 import io.hypha.rpc.RpcFunction;
 import io.hypha.rpc.ServiceDefinition;
 import io.hypha.rpc.Visibility;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
@@ -55,6 +57,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     @Override
     public Future<?> start() {
+        consumer = vertx.eventBus().consumer(Addresses.HYPHA, this::handleHyphaRequest);
+        return consumer.completion().compose(v -> connect(1));
+    }
+
+    /**
+     * Connects and registers the worker service. An unreachable server is retried with backoff (the
+     * worker stays up, not ready, meanwhile); a refusal, such as a bad token, fails the start-up.
+     */
+    private Future<Void> connect(int attempt) {
         WorkerConfig.Hypha h = config.hypha();
         ConnectOptions options = new ConnectOptions()
                 .setServerUrl(h.serverUrl())
@@ -62,8 +73,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .setWorkspace(blankToNull(h.workspace()))
                 .setClientId(blankToNull(h.clientId()))
                 .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()));
-        consumer = vertx.eventBus().consumer(Addresses.HYPHA, this::handleHyphaRequest);
-        return HyphaClient.connect(vertx, options).compose(c -> {
+        Future<String> registered = HyphaClient.connect(vertx, options).compose(c -> {
             client = c;
             c.connectionStateHandler(state -> publishStatus());
             return c.registerService(workerService());
@@ -71,6 +81,34 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes, id);
             publishStatus();
         });
+        if (attempt > 1) {
+            return registered.mapEmpty();
+        }
+        Promise<Void> firstAttempt = Promise.promise();
+        registered.onComplete(ar -> {
+            if (ar.succeeded()) {
+                firstAttempt.complete();
+            } else if (ar.cause() instanceof HyphaException.Refused) {
+                firstAttempt.fail(ar.cause());
+            } else {
+                LOG.warn("cannot reach Hypha at {} ({}); retrying in the background", h.serverUrl(), ar.cause().getMessage());
+                firstAttempt.complete();
+                retry(2);
+            }
+        });
+        return firstAttempt.future();
+    }
+
+    private void retry(int attempt) {
+        long delayMs = Math.min(30_000L, 1000L << Math.min(5, attempt - 2));
+        vertx.setTimer(delayMs, t -> connect(attempt).onFailure(err -> {
+            if (err instanceof HyphaException.Refused) {
+                LOG.error("Hypha refused the worker: {}", err.getMessage());
+            } else {
+                LOG.warn("still cannot reach Hypha: {}", err.getMessage());
+            }
+            retry(attempt + 1);
+        }));
     }
 
     @Override
@@ -88,7 +126,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private void publishStatus() {
         vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject()
-                .put("connected", client.state() == HyphaClient.ConnectionState.CONNECTED));
+                .put("connected", client != null && client.state() == HyphaClient.ConnectionState.CONNECTED));
     }
 
     private void handleHyphaRequest(Message<JsonObject> message) {
@@ -98,6 +136,10 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             return;
         }
         JsonObject body = message.body();
+        if (client == null) {
+            message.fail(ErrorCode.UNAVAILABLE.code(), "not connected to Hypha");
+            return;
+        }
         client.waitForService(body.getString("serviceId"), Duration.ofMillis(body.getLong("timeoutMs", 120_000L)))
                 .onSuccess(info -> message.reply(new JsonObject().put("id", String.valueOf(info.get("id")))))
                 .onFailure(err -> message.fail(ErrorCode.TIMEOUT.code(), err.getMessage()));
