@@ -212,7 +212,8 @@ class WorkerAcceptanceTest {
     @Test
     @Order(5)
     void imagesThatCannotRunFailTheStartWithTheKubernetesReasonAndLeaveNoJob() {
-        for (String[] c : List.of(new String[] {"registry.example/app:pullerror", "ErrImagePull"},
+        for (String[] c : List.of(new String[] {"registry.example/app:fail", "exited with code 3"},
+                new String[] {"registry.example/app:pullerror", "ErrImagePull"},
                 new String[] {"registry.example/app:crash", "CrashLoopBackOff"})) {
             JsonObject out = (JsonObject) py.exec("""
                     progress = []

@@ -1,0 +1,466 @@
+#!/usr/bin/env bash
+# A throw-away Kubernetes control plane on 127.0.0.1 for the k8s-tagged tests:
+# etcd, kube-apiserver (RBAC on), kube-controller-manager, kube-scheduler and
+# kwok faking one node and its kubelet. No container runtime is involved.
+#
+#   scripts/k8s-cluster.sh build    compile the binaries once, cache them
+#   scripts/k8s-cluster.sh start    (build if needed,) start all, wait until ready
+#   scripts/k8s-cluster.sh stop     stop what start launched
+#   scripts/k8s-cluster.sh status   exit 0 only if every component is up
+#
+# Environment (defaults): K8S_ETCD_CLIENT_PORT (2379), K8S_ETCD_PEER_PORT (2380),
+# K8S_ETCD_METRICS_PORT (2381), K8S_APISERVER_PORT (6443), K8S_KCM_PORT (10257),
+# K8S_SCHEDULER_PORT (10259), K8S_KWOK_PORT (10247), K8S_START_TIMEOUT (120 s per
+# component), HYPHA_K8S_CACHE_DIR ($HOME/.cache/hypha-k8s-worker).
+#
+# See docs/k8s-test-cluster.md.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+K8S_MOD_DIR="$REPO_DIR/tools/k8s-bins"
+KWOK_MOD_DIR="$REPO_DIR/tools/kwok"
+STAGES_FILE="$REPO_DIR/scripts/k8s/kwok-stages.yaml"
+
+CACHE_DIR="${HYPHA_K8S_CACHE_DIR:-$HOME/.cache/hypha-k8s-worker}"
+RUN_DIR="$CACHE_DIR/run/k8s"
+KUBECONFIG_OUT="$CACHE_DIR/run/kubeconfig"
+
+ETCD_CLIENT_PORT="${K8S_ETCD_CLIENT_PORT:-2379}"
+ETCD_PEER_PORT="${K8S_ETCD_PEER_PORT:-2380}"
+ETCD_METRICS_PORT="${K8S_ETCD_METRICS_PORT:-2381}"
+APISERVER_PORT="${K8S_APISERVER_PORT:-6443}"
+KCM_PORT="${K8S_KCM_PORT:-10257}"
+SCHEDULER_PORT="${K8S_SCHEDULER_PORT:-10259}"
+KWOK_PORT="${K8S_KWOK_PORT:-10247}"
+START_TIMEOUT="${K8S_START_TIMEOUT:-120}"
+
+NODE_NAME="kwok-node-0"
+# Fixed tokens: the cluster only listens on loopback and holds test data only.
+ADMIN_TOKEN="hypha-test-admin-token"
+KCM_TOKEN="hypha-test-kcm-token"
+SCHEDULER_TOKEN="hypha-test-scheduler-token"
+KWOK_TOKEN="hypha-test-kwok-token"
+
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+log() { printf '[k8s-cluster] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+mod_version() { # mod_version <go.mod> <module path>
+  awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$1"
+}
+
+versions() {
+  K8S_VERSION="$(mod_version "$K8S_MOD_DIR/go.mod" k8s.io/kubernetes)"
+  KWOK_VERSION="$(mod_version "$KWOK_MOD_DIR/go.mod" sigs.k8s.io/kwok)"
+  [[ -n "$K8S_VERSION" && -n "$KWOK_VERSION" ]] || die "cannot read versions from tools/*/go.mod"
+  command -v go >/dev/null || die "go is not installed"
+  GO_VERSION="$(go env GOVERSION)"
+  BIN_DIR="$CACHE_DIR/k8s-bins/$K8S_VERSION-$KWOK_VERSION-$GO_VERSION"
+}
+
+binaries_present() {
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+    [[ -x "$BIN_DIR/$b" ]] || return 1
+  done
+}
+
+# Reads `go build -v` package names and prints a line every 100 packages, so a
+# build of several minutes shows it is moving without flooding the terminal.
+progress() { # progress <label> <expected package count> <full log>
+  local label="$1" total="$2" full="$3" n=0 line
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$full"
+    if [[ "$line" == *": "* || "$line" == "#"* ]]; then
+      printf '%s\n' "$line" >&2 # compiler diagnostics
+      continue
+    fi
+    n=$((n + 1))
+    if ((n % 100 == 0)); then
+      log "$label: compiled $n packages (of at most $total, cached ones are not listed)"
+    fi
+  done
+  log "$label: compiled $n packages"
+}
+
+go_build() { # go_build <label> <module dir> <ldflags> <go build args...>
+  local label="$1" dir="$2" ldflags="$3" total
+  shift 3
+  # Also fetches exactly the modules the build needs (not the whole module graph).
+  log "$label: resolving packages and downloading modules"
+  total="$(cd "$dir" && go list -deps "${@:3}" | wc -l)" ||
+    die "$label: go list failed in $dir (is the Go module proxy reachable?)"
+  log "$label: building (go build -v, full log in $BUILD_LOG)"
+  (cd "$dir" && CGO_ENABLED=0 go build -v -trimpath -ldflags "$ldflags" "$@" 2>&1) |
+    progress "$label" "$total" "$BUILD_LOG"
+  return "${PIPESTATUS[0]}"
+}
+
+cmd_build() {
+  versions
+  mkdir -p "$CACHE_DIR/k8s-bins"
+  if binaries_present; then
+    log "reusing cached binaries in $BIN_DIR"
+    return 0
+  fi
+  # One build at a time: a second caller waits, then finds the binaries.
+  exec 9>"$CACHE_DIR/k8s-bins/.build.lock"
+  if ! flock -n 9; then
+    log "another build is running; waiting for its lock"
+    flock 9
+  fi
+  if binaries_present; then
+    exec 9>&-
+    log "reusing cached binaries in $BIN_DIR"
+    return 0
+  fi
+
+  local tmp start minor ver_pkg ldflags_k8s
+  tmp="$BIN_DIR.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  BUILD_LOG="$CACHE_DIR/k8s-bins/build-$K8S_VERSION.log"
+  : >"$BUILD_LOG"
+  start=$SECONDS
+  log "building Kubernetes $K8S_VERSION, etcd and kwok $KWOK_VERSION with $GO_VERSION into $BIN_DIR"
+  log "a cold build takes about 10 minutes on 2 cores (plus ~0.9 GB of module downloads)"
+
+  # Without these the binaries report v0.0.0-master, which /version, kubectl
+  # and fabric8's getKubernetesVersion() would then show.
+  minor="${K8S_VERSION#v1.}"
+  minor="${minor%%.*}"
+  ldflags_k8s="-s -w"
+  for ver_pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags_k8s+=" -X $ver_pkg.gitVersion=$K8S_VERSION -X $ver_pkg.gitMajor=1"
+    ldflags_k8s+=" -X $ver_pkg.gitMinor=$minor -X $ver_pkg.gitTreeState=clean"
+    ldflags_k8s+=" -X $ver_pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+
+  go_build "kubernetes" "$K8S_MOD_DIR" "$ldflags_k8s" -o "$tmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ||
+    die "kubernetes build failed, see $BUILD_LOG"
+  # Built alone because go build would name the binary after the package, "server".
+  go_build "etcd" "$K8S_MOD_DIR" "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ||
+    die "etcd build failed, see $BUILD_LOG"
+  # Own module graph: the k8s staging replaces would force kwok onto libraries it was not built against.
+  go_build "kwok" "$KWOK_MOD_DIR" "-s -w" -o "$tmp/kwok" sigs.k8s.io/kwok/cmd/kwok ||
+    die "kwok build failed, see $BUILD_LOG"
+
+  rm -rf "$BIN_DIR"
+  mv "$tmp" "$BIN_DIR"
+  exec 9>&- # the daemons started next must not inherit (and hold) the lock
+  log "built in $((SECONDS - start)) s: $(du -sh "$BIN_DIR" | cut -f1) in $BIN_DIR"
+}
+
+# ---------------------------------------------------------------- runtime
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+admin_curl() { # admin_curl <curl args...>: talks to the apiserver as the admin
+  curl -sS --max-time 5 --cacert "$RUN_DIR/pki/ca.crt" \
+    -H "Authorization: Bearer $ADMIN_TOKEN" "$@"
+}
+
+# The PID recorded for a component, if that process is still the one started
+# by this script (PIDs get reused; the command line names our run dir).
+live_pid() { # live_pid <component>
+  local pidfile="$RUN_DIR/$1.pid" pid cmdline
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(<"$pidfile")"
+  [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *"/$1 "* && "$cmdline" == *"$RUN_DIR"* ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+healthy() { # healthy <component>: its own health endpoint answers ok
+  case "$1" in
+    etcd) curl -fsS --max-time 3 "http://127.0.0.1:$ETCD_CLIENT_PORT/health" 2>/dev/null | grep -q '"health":"true"' ;;
+    kube-apiserver) [[ "$(admin_curl -f "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null)" == ok ]] ;;
+    kube-controller-manager) [[ "$(curl -fsSk --max-time 3 "https://127.0.0.1:$KCM_PORT/healthz" 2>/dev/null)" == ok ]] ;;
+    kube-scheduler) [[ "$(curl -fsSk --max-time 3 "https://127.0.0.1:$SCHEDULER_PORT/healthz" 2>/dev/null)" == ok ]] ;;
+    kwok) [[ "$(curl -fsSk --max-time 3 "https://127.0.0.1:$KWOK_PORT/healthz" 2>/dev/null)" == ok ]] ;;
+    node)
+      [[ "$("$BIN_DIR/kubectl" --kubeconfig="$KUBECONFIG_OUT" --request-timeout=3s get node "$NODE_NAME" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+      ;;
+  esac
+}
+
+wait_for() { # wait_for <component>
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until healthy "$1"; do
+    if [[ "$1" != node ]] && ! live_pid "$1" >/dev/null; then
+      tail -n 30 "$RUN_DIR/$1.log" >&2 || true
+      die "$1 exited during startup; log: $RUN_DIR/$1.log"
+    fi
+    ((SECONDS < deadline)) || die "$1 not ready after ${START_TIMEOUT}s; log: $RUN_DIR/$1.log"
+    sleep 0.2
+  done
+  log "$1 ready ($((SECONDS - START_SECONDS)) s)"
+}
+
+launch() { # launch <component> <args...>: detached, in its own session, so it outlives this script
+  local name="$1"
+  shift
+  setsid "$BIN_DIR/$name" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 9>&- &
+  echo $! >"$RUN_DIR/$name.pid"
+  # Until the forked shell has exec'd, the PID's command line is not the component's.
+  local i
+  for ((i = 0; i < 50; i++)); do
+    live_pid "$name" >/dev/null && return 0
+    sleep 0.05
+  done
+}
+
+write_kubeconfig() { # write_kubeconfig <file> <user> <token>
+  local ca
+  ca="$(base64 -w0 "$RUN_DIR/pki/ca.crt")"
+  # Holds a token: readable by the owner only.
+  install -m 600 /dev/null "$1"
+  cat >"$1" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: hypha-test
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $ca
+users:
+- name: $2
+  user:
+    token: $3
+contexts:
+- name: hypha-test
+  context:
+    cluster: hypha-test
+    user: $2
+    namespace: default
+current-context: hypha-test
+KUBECONFIG
+}
+
+# A CA and a serving certificate for 127.0.0.1/localhost, so clients verify
+# TLS instead of skipping it, and the key that signs ServiceAccount tokens.
+make_pki() {
+  local d="$RUN_DIR/pki"
+  mkdir -p "$d"
+  (
+    cd "$d"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=hypha-test-ca" -out ca.crt 2>/dev/null
+    openssl ecparam -name prime256v1 -genkey -noout -out apiserver.key 2>/dev/null
+    openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
+      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  ) || die "certificate generation failed (openssl)"
+}
+
+cmd_start() {
+  versions
+  local tool
+  for tool in curl openssl setsid flock; do
+    command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install curl openssl util-linux)"
+  done
+  binaries_present || cmd_build
+  if all_up; then
+    log "already running; kubeconfig: $KUBECONFIG_OUT"
+    return 0
+  fi
+  mkdir -p "$RUN_DIR"
+  # Leftovers of an earlier, partly failed start.
+  stop_components quiet
+  local port
+  for port in "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$ETCD_METRICS_PORT" "$APISERVER_PORT" \
+    "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"; do
+    port_in_use "$port" && die "port 127.0.0.1:$port is already in use by another process (ports are overridable: see the K8S_*_PORT variables in the script header)"
+  done
+
+  START_SECONDS=$SECONDS
+  rm -rf "$RUN_DIR/etcd" "$RUN_DIR/pki" "$RUN_DIR"/*.log "$RUN_DIR"/*.pid
+  make_pki
+  # Everything authenticates with static tokens in group system:masters, so
+  # RBAC never stands between the control plane and itself.
+  cat >"$RUN_DIR/tokens.csv" <<TOKENS
+$ADMIN_TOKEN,hypha-test-admin,hypha-test-admin,"system:masters"
+$KCM_TOKEN,system:kube-controller-manager,system:kube-controller-manager,"system:masters"
+$SCHEDULER_TOKEN,system:kube-scheduler,system:kube-scheduler,"system:masters"
+$KWOK_TOKEN,kwok-controller,kwok-controller,"system:masters"
+TOKENS
+  mkdir -p "$(dirname "$KUBECONFIG_OUT")"
+  write_kubeconfig "$KUBECONFIG_OUT" hypha-test-admin "$ADMIN_TOKEN"
+  write_kubeconfig "$RUN_DIR/kcm.kubeconfig" system:kube-controller-manager "$KCM_TOKEN"
+  write_kubeconfig "$RUN_DIR/scheduler.kubeconfig" system:kube-scheduler "$SCHEDULER_TOKEN"
+  write_kubeconfig "$RUN_DIR/kwok.kubeconfig" kwok-controller "$KWOK_TOKEN"
+  cp "$REPO_DIR/scripts/k8s/pod.log" "$REPO_DIR/scripts/k8s/pod-previous.log" "$RUN_DIR/"
+  {
+    cat "$STAGES_FILE"
+    cat <<LOGS
+---
+# Every container of every pod serves the same log (per-pod: a Logs object).
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: all-pods
+spec:
+  selector: {}
+  logs:
+  - logsFile: $RUN_DIR/pod.log
+    previousLogsFile: $RUN_DIR/pod-previous.log
+    follow: false
+LOGS
+  } >"$RUN_DIR/kwok.yaml"
+
+  log "starting the control plane on 127.0.0.1 (run dir $RUN_DIR)"
+  # No fsync: the data is thrown away at the next start anyway.
+  launch etcd --name=hypha-test --data-dir="$RUN_DIR/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="hypha-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --listen-metrics-urls="http://127.0.0.1:$ETCD_METRICS_PORT" \
+    --unsafe-no-fsync --log-level=warn
+  wait_for etcd
+
+  # ServiceAccount admission is off: it would make every pod wait for the
+  # namespace's "default" ServiceAccount (a race in fresh test namespaces).
+  # TokenRequest and SA token authentication do not need it.
+  # TaintNodesByCondition is off: its not-ready taint is only removed by the
+  # node-lifecycle controller, which does not run here.
+  # A loopback advertise address is only accepted with the "none" reconciler.
+  launch kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --endpoint-reconciler-type=none \
+    --tls-cert-file="$RUN_DIR/pki/apiserver.crt" --tls-private-key-file="$RUN_DIR/pki/apiserver.key" \
+    --cert-dir="$RUN_DIR/pki" \
+    --token-auth-file="$RUN_DIR/tokens.csv" \
+    --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="$RUN_DIR/pki/sa.pub" \
+    --service-account-signing-key-file="$RUN_DIR/pki/sa.key" \
+    --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
+    --allow-privileged=true \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --enable-priority-and-fairness=false \
+    --profiling=false
+  wait_for kube-apiserver
+
+  # kwok watches its Logs kind (per-pod log files) but does not define it.
+  "$BIN_DIR/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply -f "$REPO_DIR/scripts/k8s/kwok-logs-crd.yaml" >/dev/null ||
+    die "could not create the kwok Logs CRD"
+  "$BIN_DIR/kubectl" --kubeconfig="$KUBECONFIG_OUT" wait --for=condition=Established --timeout=60s \
+    crd/logs.kwok.x-k8s.io >/dev/null || die "the kwok Logs CRD did not become established"
+
+  local kc="$RUN_DIR/kcm.kubeconfig" ks="$RUN_DIR/scheduler.kubeconfig"
+  launch kube-controller-manager --kubeconfig="$kc" \
+    --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --controllers=job-controller,cronjob-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,pod-garbage-collector-controller \
+    --leader-elect=false --use-service-account-credentials=false \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --profiling=false
+  launch kube-scheduler --kubeconfig="$ks" \
+    --authentication-kubeconfig="$ks" --authorization-kubeconfig="$ks" \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --profiling=false
+  # The node's kubelet endpoint is kwok's server: the apiserver proxies
+  # pods/log there (no kubelet CA configured, so kwok's self-signed cert is accepted).
+  launch kwok --kubeconfig="$RUN_DIR/kwok.kubeconfig" --config="$RUN_DIR/kwok.yaml" \
+    --enable-crds=Logs \
+    --manage-all-nodes=true --node-ip=127.0.0.1 --node-name=localhost \
+    --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
+    --node-lease-duration-seconds=0 --cidr=10.244.0.0/24
+  wait_for kube-controller-manager
+  wait_for kube-scheduler
+  wait_for kwok
+
+  admin_curl -f -o /dev/null -X POST -H 'Content-Type: application/json' \
+    "https://127.0.0.1:$APISERVER_PORT/api/v1/nodes" -d @- <<NODE || die "could not create node $NODE_NAME"
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$NODE_NAME",
+ "labels":{"kubernetes.io/hostname":"$NODE_NAME","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok"},
+ "annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"}},
+ "spec":{}}
+NODE
+  wait_for node
+  log "cluster up in $((SECONDS - START_SECONDS)) s; kubeconfig: $KUBECONFIG_OUT"
+}
+
+all_up() {
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    if ! live_pid "$c" >/dev/null || ! healthy "$c"; then
+      return 1
+    fi
+  done
+  healthy node
+}
+
+stop_components() { # stop_components [quiet]
+  local c pid pids=() i
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+    c="${COMPONENTS[i]}"
+    if pid="$(live_pid "$c")"; then
+      [[ "${1:-}" == quiet ]] || log "stopping $c (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$c:$pid")
+    fi
+  done
+  local entry deadline=$((SECONDS + 20))
+  for entry in "${pids[@]}"; do
+    c="${entry%%:*}"
+    pid="${entry#*:}"
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$c (pid $pid) did not exit on SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$RUN_DIR/$c.pid"
+  done
+}
+
+cmd_stop() {
+  versions
+  stop_components
+  log "stopped"
+}
+
+cmd_status() {
+  versions
+  local c pid ok=0
+  for c in "${COMPONENTS[@]}"; do
+    if ! pid="$(live_pid "$c")"; then
+      printf '%-24s not running\n' "$c"
+      ok=1
+    elif healthy "$c"; then
+      printf '%-24s running (pid %s), healthy\n' "$c" "$pid"
+    else
+      printf '%-24s running (pid %s), NOT healthy\n' "$c" "$pid"
+      ok=1
+    fi
+  done
+  if healthy node; then
+    printf '%-24s Ready\n' "node/$NODE_NAME"
+  else
+    printf '%-24s not Ready\n' "node/$NODE_NAME"
+    ok=1
+  fi
+  printf 'kubeconfig: %s\n' "$KUBECONFIG_OUT"
+  return "$ok"
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 build|start|stop|status" >&2
+    exit 2
+    ;;
+esac
