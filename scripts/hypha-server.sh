@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# A real Hypha server for tests and local runs, on 127.0.0.1.
+#
+#   scripts/hypha-server.sh start|stop|kill|restart|status|env
+#
+# Installs the pinned hypha and hypha-rpc (scripts/python-requirements.txt) into a cached
+# virtualenv, starts the server on a free port with a fixed JWT secret and a root token, waits for
+# /health/readiness, and writes HYPHA_SERVER_URL and tokens to
+# ~/.cache/hypha-k8s-worker/run/hypha.env. It stops only the process it started.
+#
+# HYPHA_INSTANCE=<name> runs a separate instance (state and env file named after it); restart keeps
+# its port, so that clients reconnect to the same URL. Variables such as HYPHA_WS_IDLE_TIMEOUT,
+# HYPHA_SERVER_ID or another HYPHA_JWT_SECRET are passed to the server.
+set -euo pipefail
+
+ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+CACHE="$HOME/.cache/hypha-k8s-worker"
+REQS="$ROOT_DIR/scripts/python-requirements.txt"
+INSTANCE=${HYPHA_INSTANCE:-default}
+STATE="$CACHE/run/hypha-$INSTANCE"
+if [[ "$INSTANCE" == default ]]; then ENV_FILE="$CACHE/run/hypha.env"; else ENV_FILE="$CACHE/run/hypha-$INSTANCE.env"; fi
+# fixed, so that tokens and reconnection tokens survive a restart
+DEFAULT_JWT_SECRET="hypha-k8s-worker-test-secret-not-for-production"
+JWT_SECRET=${HYPHA_JWT_SECRET:-$DEFAULT_JWT_SECRET}
+TEST_USER=k8s-worker-test
+
+log() { echo "[hypha-server:$INSTANCE] $*" >&2; }
+
+venv_dir() {
+  local hash
+  hash=$(sha256sum "$REQS" | cut -c1-12)
+  echo "$CACHE/hypha-venv-$hash"
+}
+
+ensure_venv() {
+  local venv; venv=$(venv_dir)
+  if [[ -x "$venv/bin/python" && -f "$venv/.complete" ]]; then
+    echo "$venv"; return
+  fi
+  mkdir -p "$CACHE"
+  (
+    flock 9
+    if [[ ! -f "$venv/.complete" ]]; then
+      log "installing $(grep -E '^[a-z]' "$REQS" | tr '\n' ' ')into $venv"
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$REQS" >&2
+      touch "$venv/.complete"
+    fi
+  ) 9>"$CACHE/.hypha-venv.lock"
+  echo "$venv"
+}
+
+pid_alive() {
+  local pid
+  pid=$(cat "$STATE/pid" 2>/dev/null) || return 1
+  [[ -n "$pid" && -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q "hypha.server" && echo "$pid"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+healthy() {
+  local port; port=$(cat "$STATE/port" 2>/dev/null) || return 1
+  curl -sf "http://127.0.0.1:$port/health/readiness" >/dev/null 2>&1
+}
+
+root_token() {
+  # generated once per instance; long enough that the server's weak-token check does not apply
+  if [[ ! -s "$STATE/root-token" ]]; then
+    python3 -c 'import secrets; print(secrets.token_urlsafe(48))' >"$STATE/root-token"
+    chmod 600 "$STATE/root-token"
+  fi
+  cat "$STATE/root-token"
+}
+
+start() {
+  mkdir -p "$STATE"
+  if pid_alive >/dev/null && healthy; then
+    log "already running on port $(cat "$STATE/port")"
+    return 0
+  fi
+  local venv port root
+  venv=$(ensure_venv)
+  port=${HYPHA_PORT:-}
+  [[ -z "$port" && -n "${KEEP_PORT:-}" && -s "$STATE/port" ]] && port=$(cat "$STATE/port")
+  [[ -z "$port" ]] && port=$(free_port)
+  echo "$port" >"$STATE/port"
+  root=$(root_token)
+  log "starting on 127.0.0.1:$port"
+  (
+    cd "$STATE"
+    HYPHA_JWT_SECRET="$JWT_SECRET" exec setsid "$venv/bin/python" -m hypha.server \
+      --host=127.0.0.1 --port="$port" --root-token="$root" >>"$STATE/server.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$STATE/pid"
+  local i
+  for i in $(seq 1 120); do
+    if healthy; then break; fi
+    if ! pid_alive >/dev/null; then
+      log "the server exited; last lines of $STATE/server.log:"; tail -20 "$STATE/server.log" >&2; return 1
+    fi
+    sleep 0.5
+  done
+  if ! healthy; then
+    log "not ready after 60 s; last lines of $STATE/server.log:"; tail -20 "$STATE/server.log" >&2; return 1
+  fi
+  local user_token
+  user_token=$(HYPHA_JWT_SECRET="$JWT_SECRET" "$venv/bin/python" - "$TEST_USER" <<'PY'
+import sys
+from hypha.core import UserInfo, UserPermission
+from hypha.core.auth import _generate_presigned_token, create_scope
+user = sys.argv[1]
+ws = "ws-user-" + user
+info = UserInfo(id=user, is_anonymous=False, email=None, parent=None, roles=["user"], expires_at=None,
+                scope=create_scope(workspaces={ws: UserPermission.admin}, current_workspace=ws))
+print(_generate_presigned_token(info, 30 * 24 * 3600))
+PY
+)
+  umask 077
+  cat >"$ENV_FILE" <<ENV
+HYPHA_SERVER_URL=http://127.0.0.1:$port
+HYPHA_PORT=$port
+HYPHA_ROOT_TOKEN=$root
+HYPHA_TOKEN=$root
+HYPHA_USER_TOKEN=$user_token
+HYPHA_USER_WORKSPACE=ws-user-$TEST_USER
+HYPHA_JWT_SECRET=$JWT_SECRET
+HYPHA_PYTHON=$venv/bin/python
+ENV
+  log "ready in $((i / 2)) s: http://127.0.0.1:$port (env: $ENV_FILE)"
+}
+
+stop() {
+  local signal=${1:-TERM} pid
+  if ! pid=$(pid_alive); then
+    log "not running"; rm -f "$STATE/pid"; return 0
+  fi
+  # setsid made it a process group leader: signal the group, so nothing it spawned lingers
+  kill -"$signal" -- "-$pid" 2>/dev/null || kill -"$signal" "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 40); do
+    pid_alive >/dev/null || break
+    sleep 0.25
+  done
+  if pid_alive >/dev/null; then
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/pid"
+  log "stopped ($signal)"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop TERM ;;
+  kill) stop KILL ;;
+  restart) stop TERM; KEEP_PORT=1 start ;;
+  status)
+    if pid_alive >/dev/null && healthy; then log "running on port $(cat "$STATE/port")"; else log "not running"; exit 1; fi ;;
+  env) cat "$ENV_FILE" ;;
+  *) echo "usage: $0 start|stop|kill|restart|status|env" >&2; exit 2 ;;
+esac
