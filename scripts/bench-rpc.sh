@@ -43,7 +43,7 @@ start_provider py-echo "${PY[@]}" serve-echo "${COMMON[@]}" --service-id py-echo
 run() { # caller provider concurrency payload calls
   local cmd
   if [[ $1 == java ]]; then cmd=("${JAVA[@]}"); else cmd=("${PY[@]}"); fi
-  "${cmd[@]}" bench "${COMMON[@]}" --service "$2" --concurrency "$3" --payload "$4" --calls "$5" --warmup "$(( $5 / 5 ))" | tail -1
+  "${cmd[@]}" bench "${COMMON[@]}" --service "$2" --concurrency "$3" --payload "$4" --calls "$5" --warmup "$(( $5 / 5 ))" | grep "^{" | tail -1
 }
 
 echo "| caller | provider | payload | in flight | calls | p50 ms | p99 ms | calls/s |"
