@@ -37,7 +37,8 @@ curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null || { echo "the worker 
 echo "worker ready: health on http://127.0.0.1:$PORT/health/ready, log in $RUN/worker.log"
 
 echo "== the README's k8s-job example"
-HYPHA_TOKEN="$HYPHA_USER_TOKEN" WORKER_SERVICE="$HYPHA_USER_WORKSPACE/k8s-worker" "$HYPHA_PYTHON" scripts/py/readme_example.py
+HYPHA_SERVER_URL="$HYPHA_SERVER_URL" HYPHA_TOKEN="$HYPHA_USER_TOKEN" WORKER_SERVICE="$HYPHA_USER_WORKSPACE/k8s-worker" \
+  "$HYPHA_PYTHON" scripts/py/readme_example.py
 
 cat <<MSG
 

@@ -403,7 +403,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         }
         Optional<Pod> pod = s.latestPod();
         if (pod.isEmpty()) {
-            w.progress("info", "Job " + s.jobName() + " created, waiting for its pod");
+            w.progress("info", "Waiting for the pod of Job " + s.jobName());
             return;
         }
         Pod p = pod.get();
