@@ -376,4 +376,17 @@ class WorkerAcceptanceTest {
                 .noneMatch(j -> session.equals(j.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID))));
         py.exec("await state['w'].stop('%s')".formatted(session));
     }
+
+    @Test
+    @Order(21)
+    void sigtermUnregistersTheWorkerFromHyphaAndLeavesJobsRunning() {
+        String session = (String) py.exec("return await state['w'].start({'manifest': {'image': 'python:3.11'}})");
+        int jobsBefore = jobs().size();
+        worker.terminate();
+        assertThat(worker.logText()).contains("shutting down");
+        Object ids = py.exec("return [s['id'] for s in await server.list_services({'workspace': '%s'})]".formatted(ws));
+        assertThat(ids.toString()).doesNotContain(":k8s-worker");
+        assertThat(jobs()).hasSize(jobsBefore);
+        assertThat(jobs().stream().map(j -> j.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID))).contains(session);
+    }
 }
