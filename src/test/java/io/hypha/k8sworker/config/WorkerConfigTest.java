@@ -1,0 +1,58 @@
+package io.hypha.k8sworker.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+class WorkerConfigTest {
+
+    private static final Path FILE = Path.of("conf/config.yaml");
+
+    @Test
+    void theDocumentedDefaultsLoad() {
+        WorkerConfig c = WorkerConfig.load(FILE, Map.of());
+        assertThat(c.hypha().serviceId()).isEqualTo("k8s-worker");
+        assertThat(c.hypha().visibility()).isEqualTo("protected");
+        assertThat(c.kubernetes().defaultTimeout()).isEqualTo(3600);
+        assertThat(c.kubernetes().imagePullPolicy()).isEqualTo("IfNotPresent");
+        assertThat(c.verticles().jobLauncher()).isEqualTo(2);
+        assertThat(c.jobType("claude-agent").getString("secretName")).isEqualTo("deno-claude-code-config");
+        assertThat(c.redacted().encode()).doesNotContain("token\":\"x");
+    }
+
+    @Test
+    void theOriginalWorkersVariablesAndPathVariablesOverrideTheFile() {
+        WorkerConfig c = WorkerConfig.load(FILE, Map.of(
+                "HYPHA_SERVER_URL", "https://hypha.example.org",
+                "HYPHA_TOKEN", "secret-token",
+                "HYPHA_K8S_NAMESPACE", "hypha",
+                "HYPHA_K8S_DEFAULT_TIMEOUT", "600",
+                "HYPHA_K8S_WORKER_VERTICLES_JOB_LAUNCHER_INSTANCES", "5",
+                "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "42",
+                "HYPHA_K8S_WORKER_JOB_TYPES_CLAUDE_AGENT_IMAGE", "registry/agent:2",
+                "UNRELATED", "ignored"));
+        assertThat(c.hypha().serverUrl()).isEqualTo("https://hypha.example.org");
+        assertThat(c.hypha().token()).isEqualTo("secret-token");
+        assertThat(c.kubernetes().namespace()).isEqualTo("hypha");
+        assertThat(c.kubernetes().defaultTimeout()).isEqualTo(600);
+        assertThat(c.verticles().jobLauncher()).isEqualTo(5);
+        assertThat(c.kubernetes().startTimeoutSeconds()).isEqualTo(42);
+        assertThat(c.jobType("claude-agent").getString("image")).isEqualTo("registry/agent:2");
+        assertThat(c.redacted().encode()).doesNotContain("secret-token");
+    }
+
+    @Test
+    void badSettingsAreRefusedAtStartUpNamingTheSetting() {
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_VISIBILITY", "everyone")))
+                .hasMessageContaining("hypha.visibility");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_DEFAULT_TIMEOUT", "soon")))
+                .hasMessageContaining("defaultTimeout must be a whole number");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_VERTICLES_HYPHA_BRIDGE_INSTANCES", "2")))
+                .hasMessageContaining("hyphaBridge.instances");
+        assertThatThrownBy(() -> WorkerConfig.load(Path.of("no/such.yaml"), Map.of())).hasMessageContaining("not found");
+    }
+}

@@ -1,0 +1,75 @@
+package io.hypha.k8sworker.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.kube.SessionMeta;
+
+class JobFactoryTest {
+
+    private final WorkerConfig config = WorkerConfig.load(Path.of("conf/config.yaml"), Map.of());
+    private final JobFactory factory = new JobFactory(config);
+    private final K8sJobType type = new K8sJobType(config);
+
+    private LaunchRequest request(String token) {
+        return new LaunchRequest("ws-a/app-1", "my-app", "ws-a", "app-1", "http://hypha", token, "ws-a/caller", null,
+                Map.of("image", "python:3.11", "command", java.util.List.of("python", "-c", "1"), "timeout", 60,
+                        "env", Map.of("X", "y")));
+    }
+
+    private Job build(LaunchRequest r) {
+        Map<String, Object> compiled = type.compile(r.manifest());
+        return factory.job(r, type.name(), type.plan(compiled, r), SessionMeta.jobName(r.sessionId(), r.clientId()));
+    }
+
+    @Test
+    void theTokenComesFromTheSessionSecretAndNeverAppearsInTheJob() {
+        LaunchRequest r = request("very-secret-token");
+        Job job = build(r);
+        Container main = job.getSpec().getTemplate().getSpec().getContainers().get(0);
+        EnvVar token = main.getEnv().stream().filter(e -> e.getName().equals("HYPHA_TOKEN")).findFirst().orElseThrow();
+        assertThat(token.getValue()).isNull();
+        assertThat(token.getValueFrom().getSecretKeyRef().getName()).isEqualTo(SessionMeta.tokenSecretName(job.getMetadata().getName()));
+        assertThat(job.toString()).doesNotContain("very-secret-token");
+        Secret secret = factory.tokenSecret(r, type.name(), job.getMetadata().getName());
+        assertThat(secret.getStringData()).containsEntry(SessionMeta.TOKEN_KEY, "very-secret-token");
+        assertThat(secret.getMetadata().getLabels()).containsEntry(SessionMeta.SESSION_KEY, SessionMeta.sessionKey(r.sessionId()));
+    }
+
+    @Test
+    void withoutATokenThereIsNoTokenVariable() {
+        Container main = build(request(null)).getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(main.getEnv()).noneMatch(e -> e.getName().equals("HYPHA_TOKEN"));
+    }
+
+    @Test
+    void everyJobIsHardenedBoundedAndFindableFromItsMetadataAlone() {
+        Job job = build(request(null));
+        assertThat(job.getSpec().getActiveDeadlineSeconds()).isEqualTo(60L);
+        assertThat(job.getSpec().getTtlSecondsAfterFinished()).isEqualTo(config.kubernetes().ttlSecondsAfterFinished());
+        assertThat(job.getSpec().getBackoffLimit()).isZero();
+        var pod = job.getSpec().getTemplate().getSpec();
+        assertThat(pod.getAutomountServiceAccountToken()).isFalse();
+        assertThat(pod.getSecurityContext().getRunAsNonRoot()).isTrue();
+        assertThat(pod.getSecurityContext().getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+        var sc = pod.getContainers().get(0).getSecurityContext();
+        assertThat(sc.getAllowPrivilegeEscalation()).isFalse();
+        assertThat(sc.getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(job.getMetadata().getAnnotations()).containsEntry(SessionMeta.SESSION_ID, "ws-a/app-1")
+                .containsEntry(SessionMeta.WORKSPACE, "ws-a").containsEntry(SessionMeta.APP_ID, "my-app")
+                .containsEntry(SessionMeta.CLIENT_ID, "app-1").containsEntry(SessionMeta.CALLER, "ws-a/caller")
+                .containsKey(SessionMeta.CREATED_AT);
+        assertThat(job.getSpec().getTemplate().getMetadata().getLabels()).containsAllEntriesOf(job.getMetadata().getLabels());
+        assertThat(pod.getContainers().get(0).getEnv()).extracting(EnvVar::getName)
+                .contains("HYPHA_SERVER_URL", "HYPHA_WORKSPACE", "HYPHA_CLIENT_ID", "HYPHA_APP_ID", "HYPHA_SESSION_ID", "X");
+    }
+}
