@@ -49,7 +49,8 @@ class WorkerAcceptanceTest {
     static Map<String, String> workerEnv() {
         return Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", namespace,
                 "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
-                "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "60");
+                "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "60",
+                "HYPHA_K8S_WORKER_KUBERNETES_UNSCHEDULABLE_GRACE_SECONDS", "3");
     }
 
     @BeforeAll
@@ -230,6 +231,27 @@ class WorkerAcceptanceTest {
         }
         Await.until("no Job left of the failed starts", Duration.ofSeconds(20), () -> jobs().stream()
                 .noneMatch(j -> j.getSpec().getTemplate().getSpec().getContainers().get(0).getImage().startsWith("registry.example/")));
+    }
+
+    @Test
+    @Order(5)
+    void unschedulablePodsAndExceededDeadlinesFailTheStartAndLeaveNoJob() {
+        JsonObject out = (JsonObject) py.exec("""
+                out = {}
+                for name, manifest in [("unschedulable", {"image": "python:3.11", "node_selector": {"disktype": "none-here"}}),
+                                       ("deadline", {"image": "python:slow", "timeout": 1})]:
+                    try:
+                        await state['w'].start({"manifest": manifest})
+                        out[name] = None
+                    except Exception as e:
+                        out[name] = str(e)
+                return out
+                """, Duration.ofSeconds(90));
+        assertThat(out.getString("unschedulable")).contains("Unschedulable");
+        assertThat(out.getString("deadline")).contains("DeadlineExceeded");
+        Await.until("no Job left of the failed starts", Duration.ofSeconds(20), () -> jobs().stream()
+                .noneMatch(j -> j.getSpec().getActiveDeadlineSeconds() == 1L
+                        || j.getSpec().getTemplate().getSpec().getNodeSelector().containsKey("disktype")));
     }
 
     @Test
