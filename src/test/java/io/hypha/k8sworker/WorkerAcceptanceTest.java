@@ -372,6 +372,27 @@ class WorkerAcceptanceTest {
     }
 
     @Test
+    @Order(9)
+    void metricsCountStartsByTypeAndOutcome() throws Exception {
+        String metrics = worker.metrics();
+        assertThat(metrics).containsPattern("hypha_worker_session_starts_seconds_count\\{[^}]*outcome=\"success\"[^}]*type=\"k8s-job\"[^}]*} [1-9]");
+        assertThat(metrics).containsPattern("hypha_worker_session_starts_seconds_count\\{[^}]*outcome=\"start_failed\"");
+        assertThat(metrics).containsPattern("hypha_worker_session_starts_seconds_count\\{[^}]*outcome=\"invalid_request\"");
+        assertThat(metrics).contains("jvm_memory_used_bytes");
+    }
+
+    @Test
+    @Order(19)
+    void anAdminOfTheWorkersWorkspaceCanShutDownEverySession() {
+        py.exec("return await state['w'].start({'manifest': {'image': 'python:3.11'}})");
+        assertThat(jobs()).isNotEmpty();
+        JsonObject out = (JsonObject) py.exec("return await state['w'].shutdown()");
+        assertThat(out.getInteger("stopped")).isPositive();
+        Await.until("every Job of the worker to go", Duration.ofSeconds(30), () -> jobs().isEmpty());
+        assertThat((JsonArray) py.exec("return await state['w'].list_sessions()")).isEmpty();
+    }
+
+    @Test
     @Order(20)
     void afterAKill9TheRestartedWorkerKnowsEverySessionAndDuplicatesNothing() {
         String session = (String) py.exec("return await state['w'].start({'manifest': {'image': 'python:3.11', 'command': ['sleep', '1']}})");

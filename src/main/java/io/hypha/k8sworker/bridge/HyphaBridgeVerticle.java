@@ -47,6 +47,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private final WorkerConfig config;
     private final List<String> jobTypes;
+    private final StartMetrics metrics = new StartMetrics();
     private HyphaClient client;
     private MessageConsumer<JsonObject> consumer;
 
@@ -226,6 +227,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress) {
         String sessionId = request.sessionId();
+        long startedNanos = System.nanoTime();
         MessageConsumer<JsonObject> relay = vertx.eventBus().consumer(Addresses.sessionProgress(sessionId), msg -> report(progress, msg.body()));
         return relay.completion()
                 .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
@@ -242,11 +244,13 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 })
                 .map(done -> {
                     report(progress, new JsonObject().put("type", "success").put("message", "Session " + sessionId + " started"));
+                    metrics.started(type, "success", startedNanos);
                     return sessionId;
                 })
                 .recover(err -> {
                     WorkerException e = WorkerException.from(err);
                     report(progress, new JsonObject().put("type", "error").put("message", e.getMessage()));
+                    metrics.started(type, e.code().name().toLowerCase(Locale.ROOT), startedNanos);
                     return Future.failedFuture(e);
                 })
                 .andThen(ar -> relay.unregister());
