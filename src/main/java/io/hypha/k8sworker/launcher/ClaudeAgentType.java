@@ -1,7 +1,6 @@
 package io.hypha.k8sworker.launcher;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -11,38 +10,24 @@ import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
-import io.vertx.core.json.JsonObject;
 
 /** {@code claude-agent}: the agent image from the worker's config, its secrets from a named Secret. */
-final class ClaudeAgentType implements JobType {
+final class ClaudeAgentType extends ManifestJobType {
 
     static final String NAME = "claude-agent";
     private static final Set<String> RESERVED = union(CommonFields.RESERVED_ENV, Set.of("SERVICE_ID", "SERVICE_VISIBILITY",
             "AGENT_BASE_DIRECTORY", "AGENT_MAX_COUNT", "ANTHROPIC_API_KEY"));
-    private final WorkerConfig config;
-    private final JsonObject settings;
 
     ClaudeAgentType(WorkerConfig config) {
-        this.config = config;
-        this.settings = config.jobType(NAME);
+        super(NAME, config);
     }
 
     @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public Map<String, Object> compile(Map<String, Object> manifest) {
-        ManifestReader m = new ManifestReader(manifest);
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("type", m.oneOf("type", NAME, List.of(NAME)));
+    protected void readFields(ManifestReader m, Map<String, Object> out) {
         out.put("secret_name", m.dnsName("secret_name", settings.getString("secretName", "deno-claude-code-config")));
         out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
                 List.of("protected", "public", "unlisted")));
         CommonFields.read(m, config, out, RESERVED, settings.getString("serviceId", "claude-agents"), false);
-        m.rejectUnknown(NAME);
-        return out;
     }
 
     @Override

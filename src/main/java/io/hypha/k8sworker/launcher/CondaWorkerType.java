@@ -1,7 +1,6 @@
 package io.hypha.k8sworker.launcher;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -9,40 +8,26 @@ import java.util.Set;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
-import io.vertx.core.json.JsonObject;
 
 /** {@code conda-worker}: Hypha's conda worker, registering itself as a service in the session's workspace. */
-final class CondaWorkerType implements JobType {
+final class CondaWorkerType extends ManifestJobType {
 
     static final String NAME = "conda-worker";
     private static final Set<String> RESERVED = ClaudeAgentType.union(CommonFields.RESERVED_ENV,
             Set.of("HYPHA_SERVICE_ID", "HYPHA_VISIBILITY"));
-    private final WorkerConfig config;
-    private final JsonObject settings;
 
     CondaWorkerType(WorkerConfig config) {
-        this.config = config;
-        this.settings = config.jobType(NAME);
+        super(NAME, config);
     }
 
     @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public Map<String, Object> compile(Map<String, Object> manifest) {
-        ManifestReader m = new ManifestReader(manifest);
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("type", m.oneOf("type", NAME, List.of(NAME)));
+    protected void readFields(ManifestReader m, Map<String, Object> out) {
         out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
                 List.of("protected", "public", "unlisted")));
         out.put("token_secret", m.dnsName("token_secret", settings.getString("tokenSecret", "hypha-secrets")));
         out.put("token_key", m.string("token_key", settings.getString("tokenKey", "HYPHA_AGENTS_TOKEN")));
         out.put("verbose", m.bool("verbose", false));
         CommonFields.read(m, config, out, RESERVED, "conda-worker", false);
-        m.rejectUnknown(NAME);
-        return out;
     }
 
     @Override

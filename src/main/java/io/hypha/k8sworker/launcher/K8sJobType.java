@@ -1,7 +1,6 @@
 package io.hypha.k8sworker.launcher;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -10,25 +9,16 @@ import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 
 /** {@code k8s-job}: any image and command, with the Hypha connection details in its environment. */
-final class K8sJobType implements JobType {
+final class K8sJobType extends ManifestJobType {
 
     static final String NAME = "k8s-job";
-    private final WorkerConfig config;
 
     K8sJobType(WorkerConfig config) {
-        this.config = config;
+        super(NAME, config);
     }
 
     @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public Map<String, Object> compile(Map<String, Object> manifest) {
-        ManifestReader m = new ManifestReader(manifest);
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("type", m.oneOf("type", NAME, List.of(NAME)));
+    protected void readFields(ManifestReader m, Map<String, Object> out) {
         out.put("image", m.image("image", null));
         out.put("command", m.stringList("command"));
         out.put("args", m.stringList("args"));
@@ -39,8 +29,6 @@ final class K8sJobType implements JobType {
         out.put("node_selector", m.labelMap("node_selector"));
         out.put("tolerations", m.mapList("tolerations", CommonFields.TOLERATION_KEYS));
         CommonFields.read(m, config, out, CommonFields.RESERVED_ENV, null, false);
-        m.rejectUnknown(NAME);
-        return out;
     }
 
     @Override

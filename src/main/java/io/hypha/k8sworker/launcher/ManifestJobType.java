@@ -1,0 +1,41 @@
+package io.hypha.k8sworker.launcher;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.hypha.k8sworker.config.WorkerConfig;
+import io.vertx.core.json.JsonObject;
+
+/** The shared shape of a job type: its name, its settings, and the read-then-refuse-the-rest of compile. */
+abstract class ManifestJobType implements JobType {
+
+    protected final WorkerConfig config;
+    /** {@code jobTypes.<name>} from the configuration. */
+    protected final JsonObject settings;
+    private final String name;
+
+    ManifestJobType(String name, WorkerConfig config) {
+        this.name = name;
+        this.config = config;
+        this.settings = config.jobType(name);
+    }
+
+    @Override
+    public final String name() {
+        return name;
+    }
+
+    @Override
+    public final Map<String, Object> compile(Map<String, Object> manifest) {
+        ManifestReader m = new ManifestReader(manifest);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("type", m.oneOf("type", name, List.of(name)));
+        readFields(m, out);
+        m.rejectUnknown(name);
+        return out;
+    }
+
+    /** Reads this type's fields (and the common ones) into the compiled manifest. */
+    protected abstract void readFields(ManifestReader m, Map<String, Object> out);
+}
