@@ -20,6 +20,7 @@ public final class ConnectOptions {
     private boolean keepAlive = true;
     private boolean heartbeats = true;
     private int maxMessageBytes = 32 * 1024 * 1024;
+    private long maxCachedBytes = 512L * 1024 * 1024;
 
     public ConnectOptions() {
     }
@@ -39,6 +40,7 @@ public final class ConnectOptions {
         this.keepAlive = other.keepAlive;
         this.heartbeats = other.heartbeats;
         this.maxMessageBytes = other.maxMessageBytes;
+        this.maxCachedBytes = other.maxCachedBytes;
     }
 
     /** {@code http(s)://host:port[/base]} or {@code ws(s)://host:port/.../ws}; see {@link #webSocketUrl()}. */
@@ -118,6 +120,19 @@ public final class ConnectOptions {
     public ConnectOptions setMaxMessageBytes(int maxMessageBytes) {
         this.maxMessageBytes = maxMessageBytes;
         return this;
+    }
+
+    /**
+     * Ceiling on the bytes of large incoming messages being reassembled at once. Any peer may upload
+     * chunks to the public built-in service, so this bounds what they can make us hold.
+     */
+    public ConnectOptions setMaxCachedBytes(long maxCachedBytes) {
+        this.maxCachedBytes = maxCachedBytes;
+        return this;
+    }
+
+    public long getMaxCachedBytes() {
+        return maxCachedBytes;
     }
 
     public String getServerUrl() {

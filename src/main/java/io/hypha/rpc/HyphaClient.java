@@ -84,6 +84,7 @@ public final class HyphaClient {
     private final Map<String, Session> sessions = new HashMap<>();
     private final Map<String, ChunkCache> messageCache = new HashMap<>();
     private final Set<String> chunkKeysInUse = new HashSet<>();
+    private long cachedBytes;
     private final Map<String, List<Handler<Map<String, Object>>>> listeners = new HashMap<>();
     private final Set<String> subscriptions = new LinkedHashSet<>();
     private final List<Handler<ConnectionState>> stateHandlers = new CopyOnWriteArrayList<>();
@@ -109,6 +110,7 @@ public final class HyphaClient {
     private static final class ChunkCache {
         final TreeMap<Long, byte[]> chunks = new TreeMap<>();
         long nextIndex;
+        long bytes;
     }
 
     /** How to answer an incoming call. */
@@ -278,6 +280,7 @@ public final class HyphaClient {
         vertx.cancelTimer(gcTimer);
         failSessions(s -> true, cause.getMessage());
         messageCache.clear();
+        cachedBytes = 0;
     }
 
     private void failSessions(java.util.function.Predicate<Session> which, String reason) {
@@ -407,24 +410,25 @@ public final class HyphaClient {
             if (messageCache.containsKey(key) && !Boolean.TRUE.equals(inv.arg("overwrite"))) {
                 throw new IllegalStateException("Message with the same key (" + key + ") already exists in the cache store");
             }
+            dropChunks(key);
             messageCache.put(key, new ChunkCache());
             return null;
         }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
         cache.put("append", RpcFunction.of("append", inv -> {
             ChunkCache c = chunkCache(inv);
-            c.chunks.put(c.nextIndex++, bytesArg(inv, "data"));
+            storeChunk(c, c.nextIndex++, bytesArg(inv, "data"));
             return null;
         }).param("key").param("data").optionalParam("heartbeat", false));
         cache.put("set", RpcFunction.of("set", inv -> {
             ChunkCache c = chunkCache(inv);
             long index = inv.longArg("index");
-            c.chunks.put(index, bytesArg(inv, "data"));
+            storeChunk(c, index, bytesArg(inv, "data"));
             c.nextIndex = Math.max(c.nextIndex, index + 1);
             return null;
         }).param("key").param("index").param("data").optionalParam("heartbeat", false));
         cache.put("process", RpcFunction.of("process", inv -> {
             ChunkCache c = chunkCache(inv);
-            messageCache.remove(inv.stringArg("key"));
+            dropChunks(inv.stringArg("key"));
             int total = c.chunks.values().stream().mapToInt(b -> b.length).sum();
             ByteArrayOutputStream all = new ByteArrayOutputStream(total);
             c.chunks.values().forEach(all::writeBytes);
@@ -432,7 +436,7 @@ public final class HyphaClient {
             return null;
         }).param("key").optionalParam("heartbeat", false));
         cache.put("remove", RpcFunction.of("remove", inv -> {
-            if (messageCache.remove(inv.stringArg("key")) == null) {
+            if (dropChunks(inv.stringArg("key")) == null) {
                 throw new IllegalArgumentException("Message with key " + inv.stringArg("key") + " does not exist");
             }
             return null;
@@ -466,6 +470,25 @@ public final class HyphaClient {
                     + ", workspace mismatch: " + workspace + " != " + callerWs);
         }
         return serviceDescriptor(svc);
+    }
+
+    private void storeChunk(ChunkCache c, long index, byte[] data) {
+        if (cachedBytes + data.length > options.getMaxCachedBytes()) {
+            throw new IllegalStateException("too much data in large messages being received (limit "
+                    + options.getMaxCachedBytes() + " bytes)");
+        }
+        byte[] previous = c.chunks.put(index, data);
+        long delta = data.length - (previous == null ? 0 : previous.length);
+        c.bytes += delta;
+        cachedBytes += delta;
+    }
+
+    private ChunkCache dropChunks(String key) {
+        ChunkCache c = messageCache.remove(key);
+        if (c != null) {
+            cachedBytes -= c.bytes;
+        }
+        return c;
     }
 
     private ChunkCache chunkCache(Invocation inv) {

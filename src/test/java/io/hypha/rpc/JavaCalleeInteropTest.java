@@ -247,6 +247,29 @@ class JavaCalleeInteropTest {
     }
 
     @Test
+    void largeUploadsBeyondTheCacheCeilingAreRefusedAndLeaveTheClientWorking() {
+        HyphaClient small = Await.result(HyphaClient.connect(vertx, new ConnectOptions()
+                .setServerUrl(server.url()).setToken(server.userToken()).setMaxCachedBytes(1_000_000)
+                .setClientId("java-small-" + HyphaClient.newId(6))));
+        try {
+            String id = Await.result(small.registerService(service.definition(vertx, "java-svc", Visibility.PROTECTED)));
+            JsonArray out = (JsonArray) py.exec("""
+                    svc = await server.get_service("%s")
+                    try:
+                        await svc.size(bytes(5_000_000))
+                        first = "accepted"
+                    except Exception as e:
+                        first = str(e)
+                    return [first, await svc.size(bytes(700_000))]
+                    """.formatted(id), Duration.ofSeconds(60));
+            assertThat(out.getString(0)).contains("too much data");
+            assertThat(out.getLong(1)).isEqualTo(700_000L);
+        } finally {
+            Await.result(small.disconnect());
+        }
+    }
+
+    @Test
     void twoHundredConcurrentCallsComeBackMatched() {
         Object result = py.exec("""
                 import random
