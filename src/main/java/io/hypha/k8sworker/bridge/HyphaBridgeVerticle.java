@@ -13,6 +13,10 @@ import org.slf4j.LoggerFactory;
 
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.Launched;
+import io.hypha.k8sworker.bus.ServiceWait;
+import io.hypha.k8sworker.bus.SessionRequest;
+import io.hypha.k8sworker.bus.StartWatch;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.launcher.JobLauncherVerticle;
@@ -136,12 +140,12 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             message.fail(ErrorCode.INVALID_REQUEST.code(), "unknown operation " + op);
             return;
         }
-        JsonObject body = message.body();
+        ServiceWait wait = ServiceWait.fromJson(message.body());
         if (client == null) {
             message.fail(ErrorCode.UNAVAILABLE.code(), "not connected to Hypha");
             return;
         }
-        client.waitForService(body.getString("serviceId"), Duration.ofMillis(body.getLong("timeoutMs", 120_000L)))
+        client.waitForService(wait.serviceId(), Duration.ofMillis(wait.timeoutMs()))
                 .onSuccess(info -> message.reply(new JsonObject().put("id", String.valueOf(info.get("id")))))
                 .onFailure(err -> message.fail(ErrorCode.TIMEOUT.code(), err.getMessage()));
     }
@@ -232,14 +236,13 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         return relay.completion()
                 .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_LAUNCH).setSendTimeout(60_000)))
-                .compose(launched -> {
-                    JsonObject l = launched.body();
-                    report(progress, new JsonObject().put("type", "info").put("message", "Job " + l.getString("jobName") + " created"));
-                    long waitMs = (config.kubernetes().startTimeoutSeconds() + l.getLong("serviceTimeout", 120L) + 30) * 1000L;
-                    JsonObject await = new JsonObject().put("sessionId", sessionId).put("workspace", request.workspace())
-                            .put("waitForService", l.getBoolean("waitForService", false)).put("serviceId", l.getString("serviceId"))
-                            .put("serviceTimeout", l.getLong("serviceTimeout", 120L));
-                    return vertx.eventBus().<JsonObject>request(Addresses.SESSIONS, await,
+                .compose(reply -> {
+                    Launched l = Launched.fromJson(reply.body());
+                    report(progress, new JsonObject().put("type", "info").put("message", "Job " + l.jobName() + " created"));
+                    long waitMs = (config.kubernetes().startTimeoutSeconds() + l.serviceTimeoutSeconds() + 30) * 1000L;
+                    StartWatch watch = new StartWatch(sessionId, request.workspace(), l.waitForService(), l.serviceId(),
+                            l.serviceTimeoutSeconds());
+                    return vertx.eventBus().<JsonObject>request(Addresses.SESSIONS, watch.toJson(),
                             new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_AWAIT).setSendTimeout(waitMs));
                 })
                 .map(done -> {
@@ -264,33 +267,25 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object stop(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        return sessions(ServiceWatcherVerticle.OP_STOP, ownership(ctx).put("sessionId", sessionIdArg(inv))).map(r -> null);
+        return sessions(ServiceWatcherVerticle.OP_STOP, caller(ctx).session(sessionIdArg(inv))).map(r -> null);
     }
 
     private Object getLogs(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        JsonObject req = ownership(ctx).put("sessionId", sessionIdArg(inv)).put("offset", (int) inv.longArg("offset"));
-        if (inv.arg("type") != null) {
-            req.put("type", inv.stringArg("type"));
-        }
-        if (inv.arg("limit") != null) {
-            req.put("limit", (int) inv.longArg("limit"));
-        }
+        Integer limit = inv.arg("limit") == null ? null : (int) inv.longArg("limit");
+        SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs(inv.stringArg("type"), (int) inv.longArg("offset"), limit);
         return sessions(ServiceWatcherVerticle.OP_LOGS, req).map(r -> ((JsonObject) r).getMap());
     }
 
     private Object listSessions(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        JsonObject req = ownership(ctx);
-        if (inv.arg("workspace") != null) {
-            req.put("workspace", inv.stringArg("workspace"));
-        }
-        return sessions(ServiceWatcherVerticle.OP_LIST, req).map(r -> ((JsonArray) r).getList());
+        return sessions(ServiceWatcherVerticle.OP_LIST, caller(ctx).workspace(inv.stringArg("workspace")))
+                .map(r -> ((JsonArray) r).getList());
     }
 
     private Object getSessionInfo(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        return sessions(ServiceWatcherVerticle.OP_GET, ownership(ctx).put("sessionId", sessionIdArg(inv)))
+        return sessions(ServiceWatcherVerticle.OP_GET, caller(ctx).session(sessionIdArg(inv)))
                 .map(r -> ((JsonObject) r).getMap());
     }
 
@@ -322,11 +317,11 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if (!workspaceAdmin) {
             throw new WorkerException(ErrorCode.FORBIDDEN, "shutdown is only for admins of workspace " + own);
         }
-        return sessions(ServiceWatcherVerticle.OP_STOP_ALL, new JsonObject()).map(r -> ((JsonObject) r).getMap());
+        return sessions(ServiceWatcherVerticle.OP_STOP_ALL, caller(ctx)).map(r -> ((JsonObject) r).getMap());
     }
 
-    private Future<Object> sessions(String op, JsonObject request) {
-        return vertx.eventBus().request(Addresses.SESSIONS, request,
+    private Future<Object> sessions(String op, SessionRequest request) {
+        return vertx.eventBus().request(Addresses.SESSIONS, request.toJson(),
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, op).setSendTimeout(60_000))
                 .map(m -> m.body())
                 .recover(err -> Future.failedFuture(WorkerException.from(err)));
@@ -358,8 +353,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         return ctx.roles().contains("admin");
     }
 
-    private static JsonObject ownership(CallContext ctx) {
-        return new JsonObject().put("callerWorkspace", ctx.workspace()).put("admin", isAdmin(ctx));
+    private static SessionRequest caller(CallContext ctx) {
+        return SessionRequest.of(ctx.workspace(), isAdmin(ctx));
     }
 
     private static String sessionIdArg(Invocation inv) {

@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.JsonValues;
+import io.hypha.k8sworker.bus.Launched;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
@@ -84,13 +85,8 @@ public final class JobLauncherVerticle extends VerticleBase {
         LOG.info("session {}: creating Job {} ({}) for {}", request.sessionId(), jobName, type.name(), request.caller());
         return Future.fromCompletionStage(kube.createSession(job, secret), context)
                 .recover(err -> Future.failedFuture(translate(err, jobName)))
-                .map(created -> new JsonObject()
-                        .put("jobName", jobName)
-                        .put("sessionId", request.sessionId())
-                        .put("waitForService", plan.waitForService())
-                        .put("serviceId", plan.serviceId())
-                        .put("serviceTimeout", plan.serviceTimeoutSeconds())
-                        .put("manifest", new JsonObject(compiled)));
+                .map(created -> new Launched(jobName, request.sessionId(), plan.waitForService(), plan.serviceId(),
+                        plan.serviceTimeoutSeconds(), compiled).toJson());
     }
 
     private static Throwable translate(Throwable err, String jobName) {

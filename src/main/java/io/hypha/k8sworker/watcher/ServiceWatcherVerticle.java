@@ -21,6 +21,9 @@ import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.ServiceWait;
+import io.hypha.k8sworker.bus.SessionRequest;
+import io.hypha.k8sworker.bus.StartWatch;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
@@ -184,11 +187,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         JsonObject body = message.body();
         try {
             Future<?> result = switch (Objects.requireNonNullElse(op, "")) {
-                case OP_LIST -> Future.succeededFuture(list(body));
-                case OP_GET -> Future.succeededFuture(owned(body).toInfo());
-                case OP_AWAIT -> await(body);
-                case OP_STOP -> stop(body);
-                case OP_LOGS -> logs(body);
+                case OP_LIST -> Future.succeededFuture(list(SessionRequest.fromJson(body)));
+                case OP_GET -> Future.succeededFuture(owned(SessionRequest.fromJson(body)).toInfo());
+                case OP_AWAIT -> await(StartWatch.fromJson(body));
+                case OP_STOP -> stop(SessionRequest.fromJson(body));
+                case OP_LOGS -> logs(SessionRequest.fromJson(body));
                 case OP_STOP_ALL -> stopAll();
                 default -> Future.failedFuture(WorkerException.invalid("unknown operation " + op));
             };
@@ -209,12 +212,12 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     }
 
     /** The caller may see sessions of its own workspace; an admin caller (the app controller) may see all. */
-    private static boolean visibleTo(SessionView s, JsonObject request) {
-        return request.getBoolean("admin", false) || Objects.equals(s.workspace(), request.getString("callerWorkspace"));
+    private static boolean visibleTo(SessionView s, SessionRequest request) {
+        return request.admin() || Objects.equals(s.workspace(), request.callerWorkspace());
     }
 
-    private SessionView owned(JsonObject request) {
-        String sessionId = request.getString("sessionId");
+    private SessionView owned(SessionRequest request) {
+        String sessionId = request.sessionId();
         SessionView s = view(sessionId).orElseThrow(() -> new WorkerException(ErrorCode.UNKNOWN_SESSION, "unknown session: " + sessionId));
         if (!visibleTo(s, request)) {
             // the same answer as for an unknown id: other workspaces learn nothing
@@ -223,8 +226,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         return s;
     }
 
-    private JsonArray list(JsonObject request) {
-        String workspace = request.getString("workspace");
+    private JsonArray list(SessionRequest request) {
+        String workspace = request.workspaceFilter();
         JsonArray out = new JsonArray();
         jobsByName.values().stream().map(this::viewOf)
                 .filter(s -> s.sessionId() != null && visibleTo(s, request))
@@ -234,8 +237,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         return out;
     }
 
-    private Future<Void> stop(JsonObject request) {
-        String sessionId = request.getString("sessionId");
+    private Future<Void> stop(SessionRequest request) {
+        String sessionId = request.sessionId();
         Optional<SessionView> s = view(sessionId);
         if (s.isEmpty()) {
             return Future.succeededFuture();
@@ -259,11 +262,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     // ------------------------------------------------------------------ logs
 
-    private Future<JsonObject> logs(JsonObject request) {
+    private Future<JsonObject> logs(SessionRequest request) {
         SessionView s = owned(request);
-        String type = request.getString("type");
-        int offset = request.getInteger("offset", 0);
-        Integer limit = request.getInteger("limit");
+        String type = request.logType();
+        int offset = request.offset();
+        Integer limit = request.limit();
         List<String> objects = new ArrayList<>();
         objects.add(s.jobName());
         s.pods().forEach(p -> objects.add(p.getMetadata().getName()));
@@ -309,14 +312,14 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     /** One start waiting for its pod (and maybe its service). */
     private final class Waiter {
         final String sessionId;
-        final JsonObject request;
+        final StartWatch request;
         final Promise<JsonObject> done = Promise.promise();
         final long startedNanos = System.nanoTime();
         String lastProgress;
         long timer = -1;
         boolean podReady;
 
-        Waiter(String sessionId, JsonObject request) {
+        Waiter(String sessionId, StartWatch request) {
             this.sessionId = sessionId;
             this.request = request;
         }
@@ -340,8 +343,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         }
     }
 
-    private Future<JsonObject> await(JsonObject request) {
-        String sessionId = request.getString("sessionId");
+    private Future<JsonObject> await(StartWatch request) {
+        String sessionId = request.sessionId();
         Waiter w = new Waiter(sessionId, request);
         waiters.computeIfAbsent(sessionId, k -> new ArrayList<>()).add(w);
         long startTimeoutMs = config.kubernetes().startTimeoutSeconds() * 1000L;
@@ -443,16 +446,15 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private void onPodReady(Waiter w, SessionView s) {
         vertx.cancelTimer(w.timer);
-        JsonObject request = w.request;
-        if (!request.getBoolean("waitForService", false)) {
+        StartWatch request = w.request;
+        if (!request.waitForService()) {
             w.complete(s.toInfo());
             return;
         }
-        String serviceId = request.getString("workspace") + "/" + request.getString("serviceId");
-        long timeoutMs = request.getLong("serviceTimeout", 120L) * 1000L;
+        String serviceId = request.workspace() + "/" + request.serviceId();
+        long timeoutMs = request.serviceTimeoutSeconds() * 1000L;
         w.progress("info", "Waiting for service " + serviceId + " to register");
-        vertx.eventBus().<JsonObject>request(Addresses.HYPHA,
-                        new JsonObject().put("serviceId", serviceId).put("timeoutMs", timeoutMs),
+        vertx.eventBus().<JsonObject>request(Addresses.HYPHA, new ServiceWait(serviceId, timeoutMs).toJson(),
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, HYPHA_OP_AWAIT_SERVICE).setSendTimeout(timeoutMs + 10_000))
                 .onComplete(ar -> {
                     if (ar.succeeded()) {
