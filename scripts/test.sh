@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The test command: brings up the local Hypha server and Kubernetes control plane (building what is
-# missing, reusing what runs), runs every test against them, and fails if any test failed or was
-# skipped. The servers stay up for the next run; stop them with `scripts/hypha-server.sh stop` and
+# missing, reusing what runs), builds helm, runs every test against them and the Helm chart's checks,
+# and fails if any test failed or was skipped. The servers stay up for the next run; stop them with `scripts/hypha-server.sh stop` and
 # `scripts/k8s-cluster.sh stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/hypha-server.sh start
 scripts/k8s-cluster.sh start
+scripts/helm-tools.sh >/dev/null
 
 rm -rf target/surefire-reports
 mvn -B verify "$@"
@@ -29,3 +30,6 @@ if skipped:
     sys.exit("%d of %d tests were skipped" % (skipped, tests))
 print("%d tests ran, none skipped" % tests)
 PY
+
+# the chart: lint, unit tests, server-side dry-run and an install into the local control plane
+scripts/chart-test.sh

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# hypha-k8s-worker image: built with Maven, run as a fat jar on a JRE by a non-root user.
+#   docker build -t <registry>/hypha-k8s-worker:<version> .
+
+FROM maven:3.9-eclipse-temurin-17 AS build
+WORKDIR /build
+COPY pom.xml ./
+COPY conf/config.yaml conf/config.yaml
+COPY src src
+# the cache mount keeps the Maven repository between builds without putting it in a layer
+RUN --mount=type=cache,target=/root/.m2 mvn -B -DskipTests package
+
+FROM eclipse-temurin:17-jre
+LABEL org.opencontainers.image.title="hypha-k8s-worker" \
+      org.opencontainers.image.description="Launches Kubernetes Jobs for Hypha callers"
+# a fixed numeric uid/gid (the Helm chart's runAsUser) so that runAsNonRoot can be verified
+RUN groupadd --system --gid 10001 worker \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin worker
+WORKDIR /app
+# owned by root and not writable by the worker; the root filesystem may be read-only
+COPY --from=build /build/target/hypha-k8s-worker-*-fat.jar /app/app.jar
+USER 10001:10001
+EXPOSE 8080
+# exec form: java is PID 1 and gets SIGTERM, so the worker leaves Hypha cleanly.
+# Only /tmp has to be writable (JVM perf data, Vert.x file cache). The heap follows the container's
+# memory limit, and an OutOfMemoryError ends the process so that Kubernetes restarts it.
+# The config file path (e.g. /etc/hypha-k8s-worker/config.yaml) is the first argument; without
+# one the defaults inside the jar apply.
+ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=/tmp", "-jar", "/app/app.jar"]
