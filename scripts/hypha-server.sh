@@ -10,7 +10,8 @@
 #
 # HYPHA_INSTANCE=<name> runs a separate instance (state and env file named after it); restart keeps
 # its port, so that clients reconnect to the same URL. Variables such as HYPHA_WS_IDLE_TIMEOUT,
-# HYPHA_SERVER_ID or another HYPHA_JWT_SECRET are passed to the server.
+# HYPHA_SERVER_ID or another HYPHA_JWT_SECRET are passed to the server. HYPHA_SERVER_APPS=1 also
+# enables Hypha's app controller, with a local S3 emulator (moto) for its artifacts.
 set -euo pipefail
 
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -88,11 +89,17 @@ start() {
   [[ -z "$port" ]] && port=$(free_port)
   echo "$port" >"$STATE/port"
   root=$(root_token)
-  log "starting on 127.0.0.1:$port"
+  local extra=()
+  if [[ "${HYPHA_SERVER_APPS:-}" == 1 ]]; then
+    start_s3 "$venv"
+    extra=(--enable-server-apps --enable-s3 --endpoint-url="http://127.0.0.1:$(cat "$STATE/s3-port")"
+           --access-key-id=test --secret-access-key=testtest --region-name=us-east-1 --workspace-bucket=hypha-workspaces)
+  fi
+  log "starting on 127.0.0.1:$port${extra:+ with server apps}"
   (
     cd "$STATE"
     HYPHA_JWT_SECRET="$JWT_SECRET" exec setsid "$venv/bin/python" -m hypha.server \
-      --host=127.0.0.1 --port="$port" --root-token="$root" >>"$STATE/server.log" 2>&1 </dev/null
+      --host=127.0.0.1 --port="$port" --root-token="$root" "${extra[@]}" >>"$STATE/server.log" 2>&1 </dev/null
   ) &
   echo $! >"$STATE/pid"
   local i
@@ -132,6 +139,36 @@ ENV
   log "ready in $((i / 2)) s: http://127.0.0.1:$port (env: $ENV_FILE)"
 }
 
+s3_alive() {
+  local pid
+  pid=$(cat "$STATE/s3-pid" 2>/dev/null) || return 1
+  [[ -n "$pid" && -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q "moto_server" && echo "$pid"
+}
+
+# an in-memory S3 for the app controller; kept across server restarts so that artifacts survive them
+start_s3() {
+  local venv=$1 port
+  if s3_alive >/dev/null; then return 0; fi
+  port=$(free_port)
+  echo "$port" >"$STATE/s3-port"
+  (exec setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >>"$STATE/s3.log" 2>&1 </dev/null) &
+  echo $! >"$STATE/s3-pid"
+  local i
+  for i in $(seq 1 60); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+    sleep 0.25
+  done
+  log "the S3 emulator did not start; see $STATE/s3.log"; return 1
+}
+
+stop_s3() {
+  local pid
+  if pid=$(s3_alive); then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/s3-pid"
+}
+
 stop() {
   local signal=${1:-TERM} pid
   if ! pid=$(pid_alive); then
@@ -153,7 +190,7 @@ stop() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop TERM ;;
+  stop) stop TERM; stop_s3 ;;
   kill) stop KILL ;;
   restart) stop TERM; KEEP_PORT=1 start ;;
   status)

@@ -48,6 +48,8 @@ import io.vertx.core.json.JsonObject;
 public final class HyphaBridgeVerticle extends VerticleBase {
 
     private static final Logger LOG = LoggerFactory.getLogger(HyphaBridgeVerticle.class);
+    /** Where Hypha's app controller ({@code public/server-apps}) runs. */
+    static final String APP_CONTROLLER_WORKSPACE = "public";
 
     private final WorkerConfig config;
     private final List<String> jobTypes;
@@ -160,6 +162,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .description("Launches Kubernetes Jobs in namespace " + namespace + " for Hypha apps and callers; job types: "
                         + String.join(", ", jobTypes))
                 .visibility(Visibility.fromWire(config.hypha().visibility()))
+                // Hypha's app controller calls workers from the public workspace; only admins may (see requireContext)
+                .authorizedWorkspaces(List.of(APP_CONTROLLER_WORKSPACE))
                 .requireContext(true)
                 .property("supported_types", jobTypes)
                 .function(RpcFunction.of("start", this::start)
@@ -340,10 +344,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         return t;
     }
 
-    private static CallContext requireContext(Invocation inv) {
+    private CallContext requireContext(Invocation inv) {
         CallContext ctx = inv.context();
         if (ctx == null || ctx.workspace() == null) {
             throw new WorkerException(ErrorCode.FORBIDDEN, "the caller's identity is missing");
+        }
+        if (APP_CONTROLLER_WORKSPACE.equals(ctx.workspace()) && !isAdmin(ctx)
+                && !APP_CONTROLLER_WORKSPACE.equals(client.workspace())) {
+            // anyone may join the public workspace: from there, only the server's own services are served
+            throw new WorkerException(ErrorCode.FORBIDDEN, "callers from the public workspace must be admins");
         }
         return ctx;
     }

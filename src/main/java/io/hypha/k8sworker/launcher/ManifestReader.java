@@ -18,10 +18,16 @@ import io.hypha.k8sworker.bus.WorkerException;
 final class ManifestReader {
 
     /** Standard fields of Hypha app manifests, which the app controller passes along and we ignore. */
+    /**
+     * Fields of Hypha's app manifests (its Artifact and ApplicationManifest models), which the app
+     * controller passes along and job types ignore.
+     */
     static final Set<String> APP_FIELDS = Set.of("name", "description", "version", "id", "entry_point", "tags", "icon",
             "covers", "format_version", "license", "authors", "requirements", "startup_config", "config", "services",
             "service_ids", "singleton", "daemon", "autoscaling", "worker_managed", "api_version", "badges", "docs",
-            "source_hash", "created_at", "updated_at", "readme", "files", "apps", "startup_context", "hypha_token");
+            "source_hash", "created_at", "updated_at", "readme", "files", "apps", "startup_context", "hypha_token",
+            "attachments", "dependencies", "documentation", "git_repo", "links", "maintainers", "passive",
+            "service_selection_mode", "source");
 
     private static final Pattern QUANTITY = Pattern.compile("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
     private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
@@ -59,7 +65,8 @@ final class ManifestReader {
     void rejectUnknown(String jobType) {
         Set<String> unknown = new TreeSet<>();
         for (String key : manifest.keySet()) {
-            if (!read.contains(key) && !APP_FIELDS.contains(key)) {
+            // keys starting with '_' are the RPC layer's (e.g. "_rtype" of a manifest the app controller sends)
+            if (!read.contains(key) && !APP_FIELDS.contains(key) && !key.startsWith("_")) {
                 unknown.add(key);
             }
         }
