@@ -237,11 +237,11 @@ class WorkerAcceptanceTest {
     @Order(5)
     void unschedulablePodsAndExceededDeadlinesFailTheStartAndLeaveNoJob() {
         JsonObject out = (JsonObject) py.exec("""
-                out = {}
+                out = {"progress": []}
                 for name, manifest in [("unschedulable", {"image": "python:3.11", "node_selector": {"disktype": "none-here"}}),
                                        ("deadline", {"image": "python:slow", "timeout": 1})]:
                     try:
-                        await state['w'].start({"manifest": manifest})
+                        await state['w'].start({"manifest": manifest, "progress_callback": lambda m: out["progress"].append(m)})
                         out[name] = None
                     except Exception as e:
                         out[name] = str(e)
@@ -249,6 +249,9 @@ class WorkerAcceptanceTest {
                 """, Duration.ofSeconds(90));
         assertThat(out.getString("unschedulable")).contains("Unschedulable");
         assertThat(out.getString("deadline")).contains("DeadlineExceeded");
+        // the scheduler's Warning events reach the caller while the pod waits
+        assertThat(out.getJsonArray("progress").stream().map(Object::toString).toList())
+                .anyMatch(m -> m.contains("warning") && m.contains("FailedScheduling"));
         Await.until("no Job left of the failed starts", Duration.ofSeconds(20), () -> jobs().stream()
                 .noneMatch(j -> j.getSpec().getActiveDeadlineSeconds() == 1L
                         || j.getSpec().getTemplate().getSpec().getNodeSelector().containsKey("disktype")));

@@ -80,41 +80,47 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .setWorkspace(blankToNull(h.workspace()))
                 .setClientId(blankToNull(h.clientId()))
                 .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()));
-        Future<String> registered = HyphaClient.connect(vertx, options).compose(c -> {
-            client = c;
-            c.connectionStateHandler(state -> publishStatus());
-            return c.registerService(workerService());
-        }).onSuccess(id -> {
-            LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes, id);
-            publishStatus();
-        });
-        if (attempt > 1) {
-            return registered.mapEmpty();
-        }
-        Promise<Void> firstAttempt = Promise.promise();
-        registered.onComplete(ar -> {
-            if (ar.succeeded()) {
-                firstAttempt.complete();
-            } else if (ar.cause() instanceof HyphaException.Refused) {
-                firstAttempt.fail(ar.cause());
-            } else {
-                LOG.warn("cannot reach Hypha at {} ({}); retrying in the background", h.serverUrl(), ar.cause().getMessage());
-                firstAttempt.complete();
-                retry(2);
+        Promise<Void> done = Promise.promise();
+        HyphaClient.connect(vertx, options).onComplete(connected -> {
+            if (connected.failed()) {
+                if (attempt == 1 && !(connected.cause() instanceof HyphaException.Refused)) {
+                    // an unreachable server is waited for; the worker stays up and not ready meanwhile
+                    LOG.warn("cannot reach Hypha at {} ({}); retrying in the background", h.serverUrl(), connected.cause().getMessage());
+                    done.complete();
+                    retry(2);
+                } else {
+                    done.fail(connected.cause());
+                }
+                return;
             }
+            HyphaClient c = connected.result();
+            c.registerService(workerService()).onComplete(registered -> {
+                if (registered.failed()) {
+                    // a refused registration (bad settings, missing permission) will not fix itself
+                    c.disconnect();
+                    done.fail(new IllegalStateException("Hypha refused to register the worker service: "
+                            + registered.cause().getMessage(), registered.cause()));
+                    return;
+                }
+                client = c;
+                c.connectionStateHandler(state -> publishStatus());
+                LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes, registered.result());
+                publishStatus();
+                done.complete();
+            });
         });
-        return firstAttempt.future();
+        return done.future();
     }
 
     private void retry(int attempt) {
         long delayMs = Math.min(30_000L, 1000L << Math.min(5, attempt - 2));
         vertx.setTimer(delayMs, t -> connect(attempt).onFailure(err -> {
-            if (err instanceof HyphaException.Refused) {
-                LOG.error("Hypha refused the worker: {}", err.getMessage());
+            if (err instanceof HyphaException.Refused || err instanceof IllegalStateException) {
+                LOG.error("giving up on Hypha: {}", err.getMessage());
             } else {
                 LOG.warn("still cannot reach Hypha: {}", err.getMessage());
+                retry(attempt + 1);
             }
-            retry(attempt + 1);
         }));
     }
 
@@ -156,14 +162,16 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private ServiceDefinition workerService() {
         String namespace = config.kubernetes().namespace();
+        Visibility visibility = Visibility.fromWire(config.hypha().visibility());
         return ServiceDefinition.builder(config.hypha().serviceId())
                 .name("Kubernetes Job Worker (namespace: " + namespace + ")")
                 .type("server-app-worker")
                 .description("Launches Kubernetes Jobs in namespace " + namespace + " for Hypha apps and callers; job types: "
                         + String.join(", ", jobTypes))
-                .visibility(Visibility.fromWire(config.hypha().visibility()))
-                // Hypha's app controller calls workers from the public workspace; only admins may (see requireContext)
-                .authorizedWorkspaces(List.of(APP_CONTROLLER_WORKSPACE))
+                .visibility(visibility)
+                // Hypha's app controller calls workers from the public workspace; only admins may (see requireContext).
+                // The manager accepts authorized workspaces on protected services only; a public one lets everyone in.
+                .authorizedWorkspaces(visibility == Visibility.PROTECTED ? List.of(APP_CONTROLLER_WORKSPACE) : List.of())
                 .requireContext(true)
                 .property("supported_types", jobTypes)
                 .function(RpcFunction.of("start", this::start)

@@ -151,6 +151,11 @@ public final class KubeOps {
         return async(() -> client.pods().inNamespace(namespace).withLabels(labels).inform(handler, 0));
     }
 
+    /** Starts watching Warning events of the namespace (events cannot be label-selected; warnings are few). */
+    public CompletionStage<SharedIndexInformer<Event>> informWarnings(ResourceEventHandler<Event> handler) {
+        return async(() -> client.v1().events().inNamespace(namespace).withField("type", "Warning").inform(handler, 0));
+    }
+
     /** Whether the API server answers. */
     public CompletionStage<Boolean> reachable() {
         return async(() -> {

@@ -62,6 +62,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private MessageConsumer<JsonObject> consumer;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
+    private SharedIndexInformer<Event> warningInformer;
     private long healthTimer = -1;
 
     public ServiceWatcherVerticle(WorkerConfig config, KubeOps kube) {
@@ -79,10 +80,12 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, this::handle);
         Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
+        Future<SharedIndexInformer<Event>> warnings = Future.fromCompletionStage(kube.informWarnings(handler(this::onWarning, e -> { })), context);
         healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
-        return Future.all(jobs, pods, consumer.completion()).onSuccess(v -> {
+        return Future.all(jobs, pods, warnings, consumer.completion()).onSuccess(v -> {
             jobInformer = jobs.result();
             podInformer = pods.result();
+            warningInformer = warnings.result();
             vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", true));
             LOG.info("watching {} session(s) in namespace {}", jobsByName.size(), kube.namespace());
         });
@@ -96,6 +99,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         }
         if (podInformer != null) {
             podInformer.close();
+        }
+        if (warningInformer != null) {
+            warningInformer.close();
         }
         return consumer.unregister();
     }
@@ -154,6 +160,23 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             pods.remove(pod.getMetadata().getName());
             if (pods.isEmpty()) {
                 podsBySessionKey.remove(key);
+            }
+        }
+    }
+
+    /** A Warning about the Job or a pod of a session that is starting goes to its caller as progress. */
+    private void onWarning(Event event) {
+        if (waiters.isEmpty() || event.getInvolvedObject() == null) {
+            return;
+        }
+        String name = event.getInvolvedObject().getName();
+        for (Map.Entry<String, List<Waiter>> e : waiters.entrySet()) {
+            Optional<SessionView> s = view(e.getKey());
+            boolean concerns = s.isPresent() && (s.get().jobName().equals(name)
+                    || s.get().pods().stream().anyMatch(p -> p.getMetadata().getName().equals(name)));
+            if (concerns) {
+                String message = "Warning " + event.getReason() + ": " + event.getMessage();
+                e.getValue().forEach(w -> w.progress("warning", message));
             }
         }
     }
