@@ -52,11 +52,14 @@ ensure_venv() {
   echo "$venv"
 }
 
-pid_alive() {
+# prints the pid recorded in a file if that process still runs the expected program
+recorded_pid() { # recorded_pid <pid file> <pattern in its command line>
   local pid
-  pid=$(cat "$STATE/pid" 2>/dev/null) || return 1
-  [[ -n "$pid" && -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q "hypha.server" && echo "$pid"
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ -n "$pid" && -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q "$2" && echo "$pid"
 }
+
+pid_alive() { recorded_pid "$STATE/pid" "hypha.server"; }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -139,11 +142,7 @@ ENV
   log "ready in $((i / 2)) s: http://127.0.0.1:$port (env: $ENV_FILE)"
 }
 
-s3_alive() {
-  local pid
-  pid=$(cat "$STATE/s3-pid" 2>/dev/null) || return 1
-  [[ -n "$pid" && -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q "moto_server" && echo "$pid"
-}
+s3_alive() { recorded_pid "$STATE/s3-pid" "moto_server"; }
 
 # an in-memory S3 for the app controller; kept across server restarts so that artifacts survive them
 start_s3() {
