@@ -167,6 +167,7 @@ for verb in create get delete patch; do can yes "$verb" secrets -n "$NS"; done
 for verb in get list watch; do can yes "$verb" pods -n "$NS"; done
 can yes get pods --subresource=log -n "$NS"
 can yes list events -n "$NS"
+can yes watch events -n "$NS"
 can no list secrets -n "$NS"
 can no update jobs.batch -n "$NS"
 can no create pods -n "$NS"

@@ -89,7 +89,7 @@ class ChartRbacTest {
                 "/secrets: create,get,delete,patch",
                 "/pods: get,list,watch",
                 "/pods/log: get",
-                "/events: list");
+                "/events: list,watch");
         for (HasMetadata object : List.of(sa, role, binding)) {
             assertThat(object.getMetadata().getNamespace()).isEqualTo(ns);
             admin.resource(object).inNamespace(ns).create();

@@ -249,9 +249,8 @@ class WorkerAcceptanceTest {
                 """, Duration.ofSeconds(90));
         assertThat(out.getString("unschedulable")).contains("Unschedulable");
         assertThat(out.getString("deadline")).contains("DeadlineExceeded");
-        // the scheduler's Warning events reach the caller while the pod waits
         assertThat(out.getJsonArray("progress").stream().map(Object::toString).toList())
-                .anyMatch(m -> m.contains("warning") && m.contains("FailedScheduling"));
+                .anyMatch(m -> m.contains("warning") && m.contains("Unschedulable"));
         Await.until("no Job left of the failed starts", Duration.ofSeconds(20), () -> jobs().stream()
                 .noneMatch(j -> j.getSpec().getActiveDeadlineSeconds() == 1L
                         || j.getSpec().getTemplate().getSpec().getNodeSelector().containsKey("disktype")));
