@@ -232,10 +232,26 @@ class ControlPlaneTest {
     void ttlAfterFinishedRemovesTheJob() {
         Job job = job("ttl", "worker:latest");
         job.getSpec().setTtlSecondsAfterFinished(1);
-        createJob(job);
-        awaitJobCondition("ttl", "Complete");
-        KubeCluster.await("job removed by TTL", WAIT, () -> client().batch().v1().jobs()
-                .inNamespace(cluster.namespace()).withName("ttl").get() == null ? true : null);
+        // a watch sees the Complete condition even when the TTL removes the Job before a poll would
+        java.util.concurrent.atomic.AtomicBoolean completed = new java.util.concurrent.atomic.AtomicBoolean();
+        try (Watch watch = client().batch().v1().jobs().inNamespace(cluster.namespace()).withName("ttl").watch(new Watcher<>() {
+            @Override
+            public void eventReceived(Action action, Job j) {
+                if (j.getStatus() != null && j.getStatus().getConditions() != null && j.getStatus().getConditions().stream()
+                        .anyMatch(c -> "Complete".equals(c.getType()) && "True".equals(c.getStatus()))) {
+                    completed.set(true);
+                }
+            }
+
+            @Override
+            public void onClose(WatcherException cause) {
+            }
+        })) {
+            createJob(job);
+            KubeCluster.await("job removed by TTL", WAIT, () -> client().batch().v1().jobs()
+                    .inNamespace(cluster.namespace()).withName("ttl").get() == null ? true : null);
+            assertThat(completed).as("the Job completed before it was removed").isTrue();
+        }
     }
 
     @Test
