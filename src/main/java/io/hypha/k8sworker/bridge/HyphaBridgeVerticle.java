@@ -12,6 +12,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.hypha.k8sworker.bus.Addresses;
+import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.Launched;
 import io.hypha.k8sworker.bus.ServiceWait;
@@ -245,9 +246,14 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         String sessionId = request.sessionId();
         long startedNanos = System.nanoTime();
         MessageConsumer<JsonObject> relay = vertx.eventBus().consumer(Addresses.sessionProgress(sessionId), msg -> report(progress, msg.body()));
+        Admission admission = new Admission(sessionId, request.workspace());
         return relay.completion()
-                .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_LAUNCH).setSendTimeout(60_000)))
+                .compose(v -> vertx.eventBus().request(Addresses.SESSIONS, admission.toJson(),
+                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_ADMIT)))
+                .compose(admitted -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
+                                new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_LAUNCH).setSendTimeout(60_000))
+                        .onFailure(err -> vertx.eventBus().send(Addresses.SESSIONS, admission.toJson(),
+                                new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_RELEASE))))
                 .compose(reply -> {
                     Launched l = Launched.fromJson(reply.body());
                     report(progress, new JsonObject().put("type", "info").put("message", "Job " + l.jobName() + " created"));

@@ -7,6 +7,7 @@ public enum ErrorCode {
     UNKNOWN_SESSION(404),
     CONFLICT(409),
     START_FAILED(422),
+    LIMIT_REACHED(429),
     INTERNAL(500),
     UNAVAILABLE(503),
     TIMEOUT(504);

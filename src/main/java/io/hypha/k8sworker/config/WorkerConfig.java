@@ -13,13 +13,15 @@ import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
 
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.vertx.core.json.JsonObject;
 
 /**
  * The worker's settings: {@code conf/config.yaml} (or the copy inside the jar), overridden by
  * environment variables. Loaded once at start-up, before any event loop runs.
  */
-public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Verticles verticles, Health health) {
+public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
+                           Health health) {
 
     public record Hypha(String serverUrl, String workspace, String token, String clientId, String serviceId,
                         String visibility, String publicServerUrl, int methodTimeoutSeconds) {
@@ -32,6 +34,16 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     public record Kubernetes(String namespace, int defaultTimeout, int maxTimeout, String imagePullPolicy,
                              int ttlSecondsAfterFinished, int startTimeoutSeconds, int unschedulableGraceSeconds,
                              boolean keepFailedJobs, int workerPoolSize) {
+    }
+
+    /**
+     * What callers may ask for. Quantities are Kubernetes quantities; a maximum of 0 sessions means no
+     * limit. See conf/config.yaml for each setting.
+     */
+    public record Policy(List<String> allowedImages, Map<String, String> defaultRequests, Map<String, String> defaultLimits,
+                         String maxCpu, String maxMemory, int maxGpus, int maxSessionsPerWorkspace, int maxSessionsTotal,
+                         boolean allowNodeSelector, boolean allowTolerations, List<String> allowedServiceAccounts,
+                         List<String> allowedSecretNames) {
     }
 
     public record Verticles(int hyphaBridge, int jobLauncher, int serviceWatcher) {
@@ -147,6 +159,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         JsonObject k = t.getJsonObject("kubernetes", new JsonObject());
         JsonObject v = t.getJsonObject("verticles", new JsonObject());
         JsonObject hl = t.getJsonObject("health", new JsonObject());
+        JsonObject p = t.getJsonObject("policy", new JsonObject());
+        JsonObject pr = p.getJsonObject("resources", new JsonObject());
         WorkerConfig config = new WorkerConfig(
                 new Hypha(str(h, "serverUrl", "http://127.0.0.1:9527"), str(h, "workspace", ""), str(h, "token", ""),
                         str(h, "clientId", ""), str(h, "serviceId", "k8s-worker"), str(h, "visibility", "protected"),
@@ -156,6 +170,13 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                         num(k, "startTimeoutSeconds", 300), num(k, "unschedulableGraceSeconds", 60),
                         bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8)),
                 t.getJsonObject("jobTypes", new JsonObject()),
+                new Policy(list(p, "allowedImages", List.of("**")),
+                        quantities(pr, "defaultRequests", Map.of("cpu", "100m", "memory", "256Mi")),
+                        quantities(pr, "defaultLimits", Map.of("cpu", "1", "memory", "1Gi")),
+                        str(pr, "maxCpu", "4"), str(pr, "maxMemory", "16Gi"), num(pr, "maxGpus", 0),
+                        num(p, "maxSessionsPerWorkspace", 20), num(p, "maxSessionsTotal", 200),
+                        bool(p, "allowNodeSelector", true), bool(p, "allowTolerations", false),
+                        list(p, "allowedServiceAccounts", List.of()), list(p, "allowedSecretNames", List.of())),
                 new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
                         num(sub(v, "serviceWatcher"), "instances", 1)),
                 new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")));
@@ -178,9 +199,29 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             // each holds state: a second bridge would open a second connection, a second watcher duplicate events
             throw new IllegalArgumentException("verticles.hyphaBridge.instances and verticles.serviceWatcher.instances must be 1");
         }
+        for (Map.Entry<String, String> q : quantityPaths().entrySet()) {
+            try {
+                new Quantity(q.getValue()).getNumericalAmount();
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException(q.getKey() + " must be a Kubernetes quantity, got " + q.getValue());
+            }
+        }
+        if (policy.maxGpus() < 0 || policy.maxSessionsPerWorkspace() < 0 || policy.maxSessionsTotal() < 0) {
+            throw new IllegalArgumentException("policy.resources.maxGpus, policy.maxSessionsPerWorkspace and policy.maxSessionsTotal "
+                    + "must not be negative");
+        }
         if (verticles.jobLauncher() < 1) {
             throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
         }
+    }
+
+    private Map<String, String> quantityPaths() {
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put("policy.resources.maxCpu", policy.maxCpu());
+        out.put("policy.resources.maxMemory", policy.maxMemory());
+        policy.defaultRequests().forEach((k, v) -> out.put("policy.resources.defaultRequests." + k, v));
+        policy.defaultLimits().forEach((k, v) -> out.put("policy.resources.defaultLimits." + k, v));
+        return out;
     }
 
     /** The settings of one job type ({@code jobTypes.<name>}), empty if none. */
@@ -202,6 +243,12 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("maxTimeout", kubernetes.maxTimeout()).put("imagePullPolicy", kubernetes.imagePullPolicy())
                 .put("ttlSecondsAfterFinished", kubernetes.ttlSecondsAfterFinished())
                 .put("startTimeoutSeconds", kubernetes.startTimeoutSeconds()).put("keepFailedJobs", kubernetes.keepFailedJobs()));
+        m.put("policy", new JsonObject().put("allowedImages", policy.allowedImages())
+                .put("defaultRequests", policy.defaultRequests()).put("defaultLimits", policy.defaultLimits())
+                .put("maxCpu", policy.maxCpu()).put("maxMemory", policy.maxMemory()).put("maxGpus", policy.maxGpus())
+                .put("maxSessionsPerWorkspace", policy.maxSessionsPerWorkspace()).put("maxSessionsTotal", policy.maxSessionsTotal())
+                .put("allowNodeSelector", policy.allowNodeSelector()).put("allowTolerations", policy.allowTolerations())
+                .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames()));
         m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())
                 .put("serviceWatcher", verticles.serviceWatcher()));
         m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
@@ -215,6 +262,32 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     private static String str(JsonObject o, String key, String def) {
         Object v = o.getValue(key);
         return v == null ? def : v.toString();
+    }
+
+    /** A list from YAML, or from an environment variable as comma-separated items. */
+    static List<String> list(JsonObject o, String key, List<String> def) {
+        Object v = o.getValue(key);
+        if (v == null) {
+            return def;
+        }
+        if (v instanceof io.vertx.core.json.JsonArray a) {
+            return a.stream().map(String::valueOf).toList();
+        }
+        return java.util.Arrays.stream(v.toString().split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+    }
+
+    private static Map<String, String> quantities(JsonObject o, String key, Map<String, String> def) {
+        JsonObject q = o.getJsonObject(key);
+        if (q == null) {
+            return def;
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        q.forEach(e -> {
+            if (e.getValue() != null && !e.getValue().toString().isBlank()) {
+                out.put(e.getKey(), e.getValue().toString());
+            }
+        });
+        return out;
     }
 
     static int num(JsonObject o, String key, int def) {

@@ -24,10 +24,15 @@ final class ClaudeAgentType extends ManifestJobType {
 
     @Override
     protected void readFields(ManifestReader m, Map<String, Object> out) {
-        out.put("secret_name", m.dnsName("secret_name", settings.getString("secretName", "deno-claude-code-config")));
+        String typeSecret = settings.getString("secretName", "deno-claude-code-config");
+        String secret = m.dnsName("secret_name", typeSecret);
+        policy.checkSecret("secret_name", secret, typeSecret);
+        out.put("secret_name", secret);
         out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
                 List.of("protected", "public", "unlisted")));
-        CommonFields.read(m, config, out, RESERVED, settings.getString("serviceId", "claude-agents"), false);
+        CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"), false,
+                Map.of("cpu", settings.getString("cpuRequest", "500m"), "memory", settings.getString("memoryRequest", "512Mi")),
+                Map.of("cpu", settings.getString("cpuLimit", "2"), "memory", settings.getString("memoryLimit", "2Gi")));
     }
 
     @Override
@@ -45,10 +50,7 @@ final class ClaudeAgentType extends ManifestJobType {
         env.addAll(CommonFields.userEnv(c));
         return new JobPlan(settings.getString("image", "oeway/deno-claude-code:0.1.2"),
                 settings.getString("imagePullPolicy", config.kubernetes().imagePullPolicy()), null, null, env,
-                CommonFields.resources(c,
-                        Map.of("cpu", settings.getString("cpuRequest", "500m"), "memory", settings.getString("memoryRequest", "512Mi")),
-                        Map.of("cpu", settings.getString("cpuLimit", "2"), "memory", settings.getString("memoryLimit", "2Gi"))),
-                Map.of(), List.of(),
+                CommonFields.resources(c), Map.of(), List.of(), null,
                 List.of(new VolumeBuilder().withName("workspace").withNewEmptyDir().endEmptyDir().build()),
                 List.of(new VolumeMountBuilder().withName("workspace").withMountPath("/workspace").build()),
                 "Never", 0, CommonFields.number(c, "timeout"), 1000, (Boolean) c.get("wait_for_service"),

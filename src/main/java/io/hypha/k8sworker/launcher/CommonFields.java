@@ -26,13 +26,16 @@ final class CommonFields {
     private CommonFields() {
     }
 
-    /** Reads timeout, env, resources and the service-wait fields into {@code out}. */
-    static void read(ManifestReader m, WorkerConfig config, Map<String, Object> out, Set<String> reservedEnv,
-                     String defaultServiceId, boolean defaultWait) {
+    /**
+     * Reads timeout, env, resources (with the type's default requests and limits, else the policy's)
+     * and the service-wait fields into {@code out}.
+     */
+    static void read(ManifestReader m, WorkerConfig config, JobPolicy policy, Map<String, Object> out, Set<String> reservedEnv,
+                     String defaultServiceId, boolean defaultWait, Map<String, String> typeRequests, Map<String, String> typeLimits) {
         WorkerConfig.Kubernetes k = config.kubernetes();
         out.put("timeout", m.integer("timeout", k.defaultTimeout(), 1, k.maxTimeout()));
         out.put("env", m.env("env", reservedEnv));
-        out.put("resources", m.resources("resources"));
+        out.put("resources", policy.resources(m.resources("resources"), typeRequests, typeLimits));
         boolean wait = m.bool("wait_for_service", defaultWait);
         String serviceId = m.serviceId("service_id", defaultServiceId);
         if (wait && serviceId == null) {
@@ -52,11 +55,10 @@ final class CommonFields {
     }
 
     @SuppressWarnings("unchecked")
-    static ResourceRequirements resources(Map<String, Object> compiled, Map<String, String> defaultRequests,
-                                          Map<String, String> defaultLimits) {
+    static ResourceRequirements resources(Map<String, Object> compiled) {
         Map<String, Object> res = (Map<String, Object>) compiled.getOrDefault("resources", Map.of());
-        Map<String, Quantity> requests = quantities(defaultRequests);
-        Map<String, Quantity> limits = quantities(defaultLimits);
+        Map<String, Quantity> requests = new LinkedHashMap<>();
+        Map<String, Quantity> limits = new LinkedHashMap<>();
         if (res.get("requests") instanceof Map<?, ?> r) {
             requests.putAll(quantities((Map<String, String>) r));
         }

@@ -24,10 +24,13 @@ final class CondaWorkerType extends ManifestJobType {
     protected void readFields(ManifestReader m, Map<String, Object> out) {
         out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
                 List.of("protected", "public", "unlisted")));
-        out.put("token_secret", m.dnsName("token_secret", settings.getString("tokenSecret", "hypha-secrets")));
+        String typeSecret = settings.getString("tokenSecret", "hypha-secrets");
+        String tokenSecret = m.dnsName("token_secret", typeSecret);
+        policy.checkSecret("token_secret", tokenSecret, typeSecret);
+        out.put("token_secret", tokenSecret);
         out.put("token_key", m.string("token_key", settings.getString("tokenKey", "HYPHA_AGENTS_TOKEN")));
         out.put("verbose", m.bool("verbose", false));
-        CommonFields.read(m, config, out, RESERVED, "conda-worker", false);
+        CommonFields.read(m, config, policy, out, RESERVED, "conda-worker", false, Map.of(), Map.of());
     }
 
     @Override
@@ -48,7 +51,7 @@ final class CondaWorkerType extends ManifestJobType {
         }
         return new JobPlan(settings.getString("image", "oeway/hypha-conda-worker:0.1.0"),
                 settings.getString("imagePullPolicy", config.kubernetes().imagePullPolicy()), List.of("python"), args, env,
-                CommonFields.resources(c, Map.of(), Map.of()), Map.of(), List.of(), List.of(), List.of(),
+                CommonFields.resources(c), Map.of(), List.of(), null, List.of(), List.of(),
                 "Never", 0, CommonFields.number(c, "timeout"), 8877, (Boolean) c.get("wait_for_service"), serviceId,
                 CommonFields.number(c, "service_timeout"));
     }

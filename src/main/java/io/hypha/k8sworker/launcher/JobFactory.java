@@ -101,7 +101,9 @@ final class JobFactory {
                 .withNewMetadata().withLabels(labels).withAnnotations(Map.of(SessionMeta.SESSION_ID, r.sessionId())).endMetadata()
                 .withNewSpec()
                 .withRestartPolicy(plan.restartPolicy())
-                .withAutomountServiceAccountToken(false)
+                // no API credentials in session pods, unless the policy lets the caller pick a service account for them
+                .withServiceAccountName(plan.serviceAccount())
+                .withAutomountServiceAccountToken(plan.serviceAccount() != null)
                 .withEnableServiceLinks(false)
                 .withNodeSelector(plan.nodeSelector().isEmpty() ? null : plan.nodeSelector())
                 .withTolerations(plan.tolerations())

@@ -11,7 +11,7 @@ import io.fabric8.kubernetes.api.model.VolumeMount;
 
 /** What a job type wants in its pod; {@link JobFactory} turns it into a hardened Job. */
 record JobPlan(String image, String imagePullPolicy, List<String> command, List<String> args, List<EnvVar> env,
-               ResourceRequirements resources, Map<String, String> nodeSelector, List<Toleration> tolerations,
+               ResourceRequirements resources, Map<String, String> nodeSelector, List<Toleration> tolerations, String serviceAccount,
                List<Volume> volumes, List<VolumeMount> volumeMounts, String restartPolicy, int backoffLimit,
                long timeoutSeconds, long runAsUser, boolean waitForService, String serviceId, long serviceTimeoutSeconds) {
 }

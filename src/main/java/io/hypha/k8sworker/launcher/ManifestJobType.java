@@ -13,12 +13,14 @@ abstract class ManifestJobType implements JobType {
     protected final WorkerConfig config;
     /** {@code jobTypes.<name>} from the configuration. */
     protected final JsonObject settings;
+    protected final JobPolicy policy;
     private final String name;
 
     ManifestJobType(String name, WorkerConfig config) {
         this.name = name;
         this.config = config;
         this.settings = config.jobType(name);
+        this.policy = new JobPolicy(config.policy());
     }
 
     @Override

@@ -218,6 +218,43 @@ final class ManifestReader {
         return out;
     }
 
+    /**
+     * Variables taken from Secrets: {@code {"NAME": {"secret": "<secret name>", "key": "<key>"}}}, with
+     * the same name rules as {@link #env}; which Secrets are allowed is the policy's business.
+     */
+    Map<String, Map<String, String>> secretRefs(String field, Set<String> reserved) {
+        Map<String, Map<String, String>> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : map(field).entrySet()) {
+            String name = e.getKey();
+            String path = "manifest." + field + "." + name;
+            if (!ENV_NAME.matcher(name).matches()) {
+                throw WorkerException.invalid(path + ": not a valid environment variable name");
+            }
+            if (reserved.contains(name)) {
+                throw WorkerException.invalid(path + " is set by the worker and cannot be overridden");
+            }
+            if (!(e.getValue() instanceof Map<?, ?> ref)) {
+                throw WorkerException.invalid(path + " must be a map {secret: <name>, key: <key>}, got " + typeName(e.getValue()));
+            }
+            for (Object k : ref.keySet()) {
+                if (!"secret".equals(k) && !"key".equals(k)) {
+                    throw WorkerException.invalid(path + "." + k + ": unknown field (expected secret and key)");
+                }
+            }
+            if (!(ref.get("secret") instanceof String secret) || secret.length() > 253 || !DNS_NAME.matcher(secret).matches()) {
+                throw WorkerException.invalid(path + ".secret must be the name of a Secret (a lower-case DNS name)");
+            }
+            if (!(ref.get("key") instanceof String key) || key.isEmpty() || key.length() > 253 || !ENV_NAME.matcher(key).matches()) {
+                throw WorkerException.invalid(path + ".key must be a key of the Secret (letters, digits, '-', '_' and '.')");
+            }
+            out.put(name, Map.of("secret", secret, "key", key));
+        }
+        if (out.size() > MAX_ITEMS) {
+            throw WorkerException.invalid("manifest." + field + " has more than " + MAX_ITEMS + " variables");
+        }
+        return out;
+    }
+
     /** Labels-like maps (node selectors): valid keys and values. */
     Map<String, String> labelMap(String field) {
         Map<String, String> out = new LinkedHashMap<>();

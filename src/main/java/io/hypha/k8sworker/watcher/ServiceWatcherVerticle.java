@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.hypha.k8sworker.bus.Addresses;
+import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.ServiceWait;
 import io.hypha.k8sworker.bus.SessionRequest;
@@ -50,6 +51,10 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     public static final String OP_STOP = "stop";
     public static final String OP_LOGS = "logs";
     public static final String OP_STOP_ALL = "stop-all";
+    public static final String OP_ADMIT = "admit";
+    public static final String OP_RELEASE = "release";
+    /** How long room for a launch is held if neither its Job appears nor the launch reports failure. */
+    static final long ADMISSION_HOLD_MS = 120_000;
     public static final String HYPHA_OP_AWAIT_SERVICE = "await-service";
 
     private static final Logger LOG = LoggerFactory.getLogger(ServiceWatcherVerticle.class);
@@ -59,6 +64,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private final Map<String, Job> jobsByName = new HashMap<>();
     private final Map<String, Map<String, Pod>> podsBySessionKey = new HashMap<>();
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
+    /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
+    private final Map<String, String> admitted = new HashMap<>();
     private MessageConsumer<JsonObject> consumer;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
@@ -133,7 +140,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private void onJob(Job job) {
         jobsByName.put(job.getMetadata().getName(), job);
-        sessionChanged(job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID));
+        String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
+        if (sessionId != null) {
+            admitted.remove(sessionId);
+        }
+        sessionChanged(sessionId);
     }
 
     private void onJobDeleted(Job job) {
@@ -216,6 +227,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 case OP_STOP -> stop(SessionRequest.fromJson(body));
                 case OP_LOGS -> logs(SessionRequest.fromJson(body));
                 case OP_STOP_ALL -> stopAll();
+                case OP_ADMIT -> admit(Admission.fromJson(body));
+                case OP_RELEASE -> {
+                    admitted.remove(Admission.fromJson(body).sessionId());
+                    yield Future.succeededFuture();
+                }
                 default -> Future.failedFuture(WorkerException.invalid("unknown operation " + op));
             };
             result.onComplete(ar -> {
@@ -258,6 +274,43 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 .sorted((a, b) -> String.valueOf(a.annotation(SessionMeta.CREATED_AT)).compareTo(String.valueOf(b.annotation(SessionMeta.CREATED_AT))))
                 .forEach(s -> out.add(s.toInfo()));
         return out;
+    }
+
+    /**
+     * Room for one more session of a workspace under policy.maxSessionsPerWorkspace and
+     * maxSessionsTotal. Launches admitted but not yet seen as Jobs count too, so concurrent starts
+     * cannot overshoot; this verticle is the only one deciding, one request at a time.
+     */
+    private Future<Void> admit(Admission a) {
+        if (view(a.sessionId()).isPresent() || admitted.containsKey(a.sessionId())) {
+            return Future.failedFuture(new WorkerException(ErrorCode.CONFLICT, "a session with id " + a.sessionId() + " already exists"));
+        }
+        WorkerConfig.Policy policy = config.policy();
+        Map<String, Integer> perWorkspace = new HashMap<>();
+        int total = 0;
+        for (Job job : jobsByName.values()) {
+            SessionView s = viewOf(job);
+            if (s.sessionId() != null && !admitted.containsKey(s.sessionId()) && SessionView.ACTIVE.contains(s.status())) {
+                perWorkspace.merge(String.valueOf(s.workspace()), 1, Integer::sum);
+                total++;
+            }
+        }
+        for (String workspace : admitted.values()) {
+            perWorkspace.merge(workspace, 1, Integer::sum);
+            total++;
+        }
+        int inWorkspace = perWorkspace.getOrDefault(a.workspace(), 0);
+        if (policy.maxSessionsPerWorkspace() > 0 && inWorkspace >= policy.maxSessionsPerWorkspace()) {
+            return Future.failedFuture(new WorkerException(ErrorCode.LIMIT_REACHED, "workspace " + a.workspace() + " has " + inWorkspace
+                    + " active sessions, the most allowed (policy.maxSessionsPerWorkspace); stop one first"));
+        }
+        if (policy.maxSessionsTotal() > 0 && total >= policy.maxSessionsTotal()) {
+            return Future.failedFuture(new WorkerException(ErrorCode.LIMIT_REACHED, "this worker runs " + total
+                    + " active sessions, the most allowed (policy.maxSessionsTotal); try again later"));
+        }
+        admitted.put(a.sessionId(), a.workspace());
+        vertx.setTimer(ADMISSION_HOLD_MS, t -> admitted.remove(a.sessionId(), a.workspace()));
+        return Future.succeededFuture();
     }
 
     private Future<Void> stop(SessionRequest request) {

@@ -16,6 +16,9 @@ import io.vertx.core.json.JsonObject;
 /** A session as Kubernetes shows it: its Job, its newest pod, and what they say about its state. */
 record SessionView(Job job, List<Pod> pods) {
 
+    /** Statuses that hold a place under the policy's session limits. */
+    static final List<String> ACTIVE = List.of("starting", "running");
+
     /** Waiting reasons after which a pod will not start without a change from outside. */
     static final List<String> FATAL_WAITING = List.of("ErrImagePull", "ImagePullBackOff", "InvalidImageName",
             "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError");

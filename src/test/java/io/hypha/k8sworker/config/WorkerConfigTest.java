@@ -54,5 +54,27 @@ class WorkerConfigTest {
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_VERTICLES_HYPHA_BRIDGE_INSTANCES", "2")))
                 .hasMessageContaining("hyphaBridge.instances");
         assertThatThrownBy(() -> WorkerConfig.load(Path.of("no/such.yaml"), Map.of())).hasMessageContaining("not found");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_CPU", "lots")))
+                .hasMessageContaining("policy.resources.maxCpu must be a Kubernetes quantity");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "-1")))
+                .hasMessageContaining("policy.maxSessionsTotal");
+    }
+
+    @Test
+    void thePolicyIsSafeByDefaultAndItsListsComeFromTheEnvironmentAsCommaSeparatedItems() {
+        WorkerConfig.Policy p = WorkerConfig.load(FILE, Map.of()).policy();
+        assertThat(p.allowTolerations()).isFalse();
+        assertThat(p.maxGpus()).isZero();
+        assertThat(p.allowedServiceAccounts()).isEmpty();
+        assertThat(p.maxSessionsPerWorkspace()).isPositive();
+        assertThat(p.defaultLimits()).containsKeys("cpu", "memory");
+
+        WorkerConfig.Policy custom = WorkerConfig.load(FILE, Map.of(
+                "HYPHA_K8S_WORKER_POLICY_ALLOWED_IMAGES", "ghcr.io/org/**, docker.io/library/python",
+                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", "3",
+                "HYPHA_K8S_WORKER_POLICY_RESOURCES_DEFAULT_LIMITS_MEMORY", "2Gi")).policy();
+        assertThat(custom.allowedImages()).containsExactly("ghcr.io/org/**", "docker.io/library/python");
+        assertThat(custom.maxSessionsPerWorkspace()).isEqualTo(3);
+        assertThat(custom.defaultLimits()).containsEntry("memory", "2Gi");
     }
 }
