@@ -328,7 +328,17 @@ class WorkerAcceptanceTest {
                 List.of("{'type': 'claude-agent', 'image': 'evil:1'}", "manifest.image: unknown field for type claude-agent"),
                 List.of("{'type': 'claude-agent', 'secret_name': 'Not_A_Name'}", "manifest.secret_name must be a lower-case DNS name"),
                 List.of("{'type': 'conda-worker', 'visibility': 'secret'}", "manifest.visibility must be one of"),
-                List.of("{'image': 'x:1', 'command': ['x'] * 101}", "manifest.command has more than 100 items")));
+                List.of("{'image': 'x:1', 'command': ['x'] * 101}", "manifest.command has more than 100 items"),
+                // the default policy
+                List.of("{'image': 'x:1', 'tolerations': [{'key': 'gpu', 'operator': 'Exists'}]}",
+                        "manifest.tolerations: callers may not set tolerations here (policy.allowTolerations is false)"),
+                List.of("{'image': 'x:1', 'resources': {'limits': {'nvidia.com/gpu': 1}}}", "policy.resources.maxGpus: 0"),
+                List.of("{'image': 'x:1', 'resources': {'requests': {'memory': '64Gi'}}}",
+                        "manifest.resources.requests.memory: 64Gi is more than a job may have (policy.resources.maxMemory: 16Gi)"),
+                List.of("{'image': 'x:1', 'service_account': 'default'}", "manifest.service_account: 'default' is not an allowed service account"),
+                List.of("{'image': 'x:1', 'secret_env': {'K': {'secret': 'hypha-secrets', 'key': 'HYPHA_AGENTS_TOKEN'}}}",
+                        "manifest.secret_env.K.secret: 'hypha-secrets' is not an allowed secret"),
+                List.of("{'type': 'claude-agent', 'secret_name': 'hypha-secrets'}", "manifest.secret_name: 'hypha-secrets' is not an allowed secret")));
         JsonArray results = (JsonArray) py.exec("""
                 cases = %s
                 out = []
