@@ -46,7 +46,7 @@ helm lint "$CHART" --strict --set kubernetes.namespace= --set rbac.create=false 
 VARIATIONS=(
   "defaults|"
   "jobs-in-release-namespace|--set kubernetes.namespace="
-  "tuned|--set verticles.jobLauncher.instances=5 --set health.port=9000 --set kubernetes.defaultTimeout=600 --set jobTypes.conda-worker.enabled=false --set nodeSelector.pool=workers --set tolerations[0].key=dedicated --set tolerations[0].operator=Exists --set tolerations[0].effect=NoSchedule --set tmpSizeLimit=null --set image.tag=1.2.3 --set-string podAnnotations.team=hypha"
+  "tuned|--set verticles.jobLauncher.instances=5 --set health.port=9000 --set kubernetes.defaultTimeout=600 --set jobTypes.conda-worker.enabled=false --set nodeSelector.pool=workers --set tolerations[0].key=dedicated --set tolerations[0].operator=Exists --set tolerations[0].effect=NoSchedule --set tmpSizeLimit=null --set image.tag=1.2.3 --set-string podAnnotations.team=hypha --set policy.allowTolerations=true --set policy.resources.maxGpus=1 --set policy.allowedImages[0]=ghcr.io/acme/**"
   "external-rbac|--set rbac.create=false --set serviceAccount.create=false --set serviceAccount.name=default"
 )
 
@@ -75,6 +75,8 @@ refuse "zero job launchers" --set verticles.jobLauncher.instances=0
 refuse "an unknown top-level value" --set replicas=2
 refuse "a non-numeric defaultTimeout" --set kubernetes.defaultTimeout=soon
 refuse "an invalid pull policy" --set image.pullPolicy=Sometimes
+refuse "a negative GPU maximum" --set policy.resources.maxGpus=-1
+refuse "a misspelt policy key" --set policy.allowTolerance=true
 
 log "helm unittest"
 helm unittest "$CHART"

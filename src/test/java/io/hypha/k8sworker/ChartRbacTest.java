@@ -207,6 +207,29 @@ class ChartRbacTest {
         assertThat(config.jobTypeEnabled("conda-worker")).isTrue();
     }
 
+    @Test
+    void aPolicySetInHelmValuesIsTheWorkersPolicy(@TempDir Path dir) throws Exception {
+        String yaml = helmTemplate("hypha", "--set", "policy.allowedImages[0]=ghcr.io/acme/**",
+                "--set", "policy.resources.maxGpus=2", "--set", "policy.allowTolerations=true",
+                "--set", "policy.allowedSecretNames[0]=agent-keys", "--set", "policy.maxSessionsPerWorkspace=3");
+        ConfigMap configMap = only(cluster.client().load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8)))
+                .items(), ConfigMap.class);
+        Path file = dir.resolve("config.yaml");
+        Files.writeString(file, configMap.getData().get("config.yaml"));
+
+        WorkerConfig.Policy policy = WorkerConfig.load(file, Map.of("HYPHA_TOKEN", "t",
+                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "7")).policy();
+        assertThat(policy.allowedImages()).containsExactly("ghcr.io/acme/**");
+        assertThat(policy.maxGpus()).isEqualTo(2);
+        assertThat(policy.allowTolerations()).isTrue();
+        assertThat(policy.allowedSecretNames()).containsExactly("agent-keys");
+        assertThat(policy.maxSessionsPerWorkspace()).isEqualTo(3);
+        assertThat(policy.maxSessionsTotal()).isEqualTo(7);
+        // untouched values keep the chart's safe defaults
+        assertThat(policy.allowedServiceAccounts()).isEmpty();
+        assertThat(policy.defaultLimits()).containsEntry("memory", "1Gi");
+    }
+
     private static void assertForbidden(Runnable call) {
         assertThatThrownBy(call::run).isInstanceOfSatisfying(KubernetesClientException.class,
                 e -> assertThat(e.getCode()).isEqualTo(403));
