@@ -26,16 +26,16 @@ import io.vertx.core.json.JsonObject;
 /**
  * Many callers at once: concurrent starts from several workspaces, from the real Python client,
  * against a worker whose policy admits only some of them. Sizes come from system properties
- * ({@code load.workspaces}, {@code load.startsPerWorkspace}, {@code load.maxPerWorkspace}); the
- * defaults are the CI size, docs/reliability.md gives the full-size command.
+ * ({@code load.workspaces}, {@code load.startsPerWorkspace}, {@code load.maxPerWorkspace}); by
+ * default 200 starts from 10 workspaces, 15 admitted in each.
  */
 @Tag("hypha")
 @Tag("k8s")
 class ConcurrentLoadTest {
 
     static final int WORKSPACES = Integer.getInteger("load.workspaces", 10);
-    static final int STARTS_PER_WORKSPACE = Integer.getInteger("load.startsPerWorkspace", 10);
-    static final int MAX_PER_WORKSPACE = Integer.getInteger("load.maxPerWorkspace", 8);
+    static final int STARTS_PER_WORKSPACE = Integer.getInteger("load.startsPerWorkspace", 20);
+    static final int MAX_PER_WORKSPACE = Integer.getInteger("load.maxPerWorkspace", 15);
 
     static HyphaTestServer hypha;
     static KubernetesClient kube;
