@@ -26,8 +26,9 @@ import io.vertx.core.json.JsonObject;
 /**
  * Many callers at once: concurrent starts from several workspaces, from the real Python client,
  * against a worker whose policy admits only some of them. Sizes come from system properties
- * ({@code load.workspaces}, {@code load.startsPerWorkspace}, {@code load.maxPerWorkspace}); by
- * default 200 starts from 10 workspaces, 15 admitted in each.
+ * ({@code load.workspaces}, {@code load.startsPerWorkspace}, {@code load.maxPerWorkspace},
+ * {@code load.maxTotal}); by default 200 starts from 10 workspaces, at most 15 admitted in each and
+ * 145 in all, so that both limits refuse some.
  */
 @Tag("hypha")
 @Tag("k8s")
@@ -36,6 +37,7 @@ class ConcurrentLoadTest {
     static final int WORKSPACES = Integer.getInteger("load.workspaces", 10);
     static final int STARTS_PER_WORKSPACE = Integer.getInteger("load.startsPerWorkspace", 20);
     static final int MAX_PER_WORKSPACE = Integer.getInteger("load.maxPerWorkspace", 15);
+    static final int MAX_TOTAL = Integer.getInteger("load.maxTotal", WORKSPACES * MAX_PER_WORKSPACE - 5);
 
     static HyphaTestServer hypha;
     static KubernetesClient kube;
@@ -52,7 +54,7 @@ class ConcurrentLoadTest {
         worker = new WorkerProcess(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", namespace, "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", String.valueOf(MAX_PER_WORKSPACE),
-                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", String.valueOf(WORKSPACES * MAX_PER_WORKSPACE))).start();
+                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", String.valueOf(MAX_TOTAL))).start();
         py = hypha.python(Map.of("token", hypha.userToken(), "client_id", "load-driver-" + Long.toString(System.nanoTime(), 36)));
     }
 
@@ -123,6 +125,7 @@ class ConcurrentLoadTest {
         List<Double> seconds = new ArrayList<>();
         Map<String, Integer> startedPerWorkspace = new HashMap<>();
         int started = 0;
+        int refusedForTheTotal = 0;
         for (Object o : outcome.getJsonArray("results")) {
             JsonArray r = (JsonArray) o;
             seconds.add(r.getDouble(2));
@@ -130,20 +133,31 @@ class ConcurrentLoadTest {
                 started++;
                 startedPerWorkspace.merge(r.getString(1).substring(0, r.getString(1).indexOf('/')), 1, Integer::sum);
             } else {
-                // the only acceptable failure is the policy's clean refusal
-                assertThat(r.getString(1)).contains("active sessions, the most allowed (policy.maxSessionsPerWorkspace)")
-                        .doesNotContain("internal error", "Exception");
+                // the only acceptable failure is one of the policy's clean refusals
+                assertThat(r.getString(1)).containsAnyOf("active sessions, the most allowed (policy.maxSessionsPerWorkspace)",
+                        "active sessions, the most allowed (policy.maxSessionsTotal)").doesNotContain("internal error", "Exception");
+                if (r.getString(1).contains("(policy.maxSessionsTotal)")) {
+                    refusedForTheTotal++;
+                }
             }
         }
-        int expectedPerWorkspace = Math.min(STARTS_PER_WORKSPACE, MAX_PER_WORKSPACE);
-        assertThat(startedPerWorkspace).hasSize(WORKSPACES).allSatisfy((ws, n) -> assertThat(n).as(ws).isEqualTo(expectedPerWorkspace));
+        int mostPerWorkspace = Math.min(STARTS_PER_WORKSPACE, MAX_PER_WORKSPACE);
+        int expectedStarted = Math.min(MAX_TOTAL, WORKSPACES * mostPerWorkspace);
+        assertThat(started).isEqualTo(expectedStarted);
+        assertThat(startedPerWorkspace.values()).allSatisfy(n -> assertThat(n).isLessThanOrEqualTo(mostPerWorkspace));
+        if (MAX_TOTAL < WORKSPACES * mostPerWorkspace) {
+            assertThat(refusedForTheTotal).isPositive();
+        } else {
+            assertThat(startedPerWorkspace).hasSize(WORKSPACES).allSatisfy((ws, n) -> assertThat(n).as(ws).isEqualTo(mostPerWorkspace));
+        }
         // refused starts created nothing; admitted ones exactly one Job and one token Secret each
         assertThat(kube.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(started);
         assertThat(kube.secrets().inNamespace(namespace).list().getItems()).hasSize(started);
         for (Object o : outcome.getJsonArray("per_workspace")) {
             JsonObject ws = (JsonObject) o;
             JsonArray sessions = ws.getJsonArray("sessions");
-            assertThat(sessions).as("sessions listed in %s", ws.getString("workspace")).hasSize(expectedPerWorkspace);
+            assertThat(sessions).as("sessions listed in %s", ws.getString("workspace"))
+                    .hasSize(startedPerWorkspace.getOrDefault(ws.getString("workspace"), 0));
             sessions.forEach(s -> {
                 assertThat(((JsonObject) s).getString("workspace")).isEqualTo(ws.getString("workspace"));
                 assertThat(((JsonObject) s).getString("status")).isEqualTo("running");
@@ -159,8 +173,9 @@ class ConcurrentLoadTest {
         assertThat(worker.logText()).doesNotContain("has been blocked");
 
         seconds.sort(Double::compare);
-        System.out.printf("load: %d starts from %d workspaces in %.1f s: %d started, %d refused by policy; start() p50 %.2f s, max %.2f s%n",
-                seconds.size(), WORKSPACES, outcome.getDouble("wall"), started, seconds.size() - started,
+        System.out.printf("load: %d starts from %d workspaces in %.1f s: %d started, %d refused by policy (%d for the total);"
+                + " start() p50 %.2f s, max %.2f s%n", seconds.size(), WORKSPACES, outcome.getDouble("wall"), started,
+                seconds.size() - started, refusedForTheTotal,
                 seconds.get(seconds.size() / 2), seconds.get(seconds.size() - 1));
         py.exec("await asyncio.gather(*[c.disconnect() for (c, w) in state['callers']])");
     }
