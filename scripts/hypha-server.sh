@@ -61,6 +61,18 @@ recorded_pid() { # recorded_pid <pid file> <pattern in its command line>
 
 pid_alive() { recorded_pid "$STATE/pid" "hypha.server"; }
 
+# Closes every descriptor above 2 in the current subshell, so that a daemon exec'd from it does not
+# hold what its caller had open (a pipe a test reads to EOF, a lock the caller holds).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    if [[ "$fd" =~ ^[0-9]+$ ]] && ((fd > 2)); then
+      eval "exec $fd>&-" 2>/dev/null || true
+    fi
+  done
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -100,6 +112,7 @@ start() {
   fi
   log "starting on 127.0.0.1:$port${extra:+ with server apps}"
   (
+    close_inherited_fds
     cd "$STATE"
     HYPHA_JWT_SECRET="$JWT_SECRET" exec setsid "$venv/bin/python" -m hypha.server \
       --host=127.0.0.1 --port="$port" --root-token="$root" "${extra[@]}" >>"$STATE/server.log" 2>&1 </dev/null
@@ -150,7 +163,7 @@ start_s3() {
   if s3_alive >/dev/null; then return 0; fi
   port=$(free_port)
   echo "$port" >"$STATE/s3-port"
-  (exec setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >>"$STATE/s3.log" 2>&1 </dev/null) &
+  (close_inherited_fds; exec setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >>"$STATE/s3.log" 2>&1 </dev/null) &
   echo $! >"$STATE/s3-pid"
   local i
   for i in $(seq 1 60); do

@@ -7,11 +7,15 @@
 #   scripts/k8s-cluster.sh start    (build if needed,) start all, wait until ready
 #   scripts/k8s-cluster.sh stop     stop what start launched
 #   scripts/k8s-cluster.sh status   exit 0 only if every component is up
+#   scripts/k8s-cluster.sh stop-component|start-component|restart-component <component>
+#                                   one component of a running cluster (fault tests), e.g.
+#                                   restart-component kube-apiserver; its data and certificates stay
 #
 # Environment (defaults): K8S_ETCD_CLIENT_PORT (2379), K8S_ETCD_PEER_PORT (2380),
 # K8S_ETCD_METRICS_PORT (2381), K8S_APISERVER_PORT (6443), K8S_KCM_PORT (10257),
 # K8S_SCHEDULER_PORT (10259), K8S_KWOK_PORT (10247), K8S_START_TIMEOUT (120 s per
-# component), HYPHA_K8S_CACHE_DIR ($HOME/.cache/hypha-k8s-worker).
+# component), K8S_STOP_TIMEOUT (20 s from SIGTERM to SIGKILL),
+# HYPHA_K8S_CACHE_DIR ($HOME/.cache/hypha-k8s-worker).
 #
 # See docs/k8s-test-cluster.md.
 set -euo pipefail
@@ -33,6 +37,7 @@ KCM_PORT="${K8S_KCM_PORT:-10257}"
 SCHEDULER_PORT="${K8S_SCHEDULER_PORT:-10259}"
 KWOK_PORT="${K8S_KWOK_PORT:-10247}"
 START_TIMEOUT="${K8S_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${K8S_STOP_TIMEOUT:-20}"
 
 NODE_NAME="kwok-node-0"
 # Fixed tokens: the cluster only listens on loopback and holds test data only.
@@ -202,10 +207,25 @@ wait_for() { # wait_for <component>
   log "$1 ready ($((SECONDS - START_SECONDS)) s)"
 }
 
+# Closes every descriptor above 2 in the current (sub)shell, so that a daemon exec'd from it does not
+# hold what its caller had open: a pipe a test reads to EOF, a lock (flock) the caller holds.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    if [[ "$fd" =~ ^[0-9]+$ ]] && ((fd > 2)); then
+      eval "exec $fd>&-" 2>/dev/null || true
+    fi
+  done
+}
+
 launch() { # launch <component> <args...>: detached, in its own session, so it outlives this script
   local name="$1"
   shift
-  setsid "$BIN_DIR/$name" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 9>&- &
+  (
+    close_inherited_fds
+    exec setsid "$BIN_DIR/$name" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1
+  ) &
   echo $! >"$RUN_DIR/$name.pid"
   # Until the forked shell has exec'd, the PID's command line is not the component's.
   local i
@@ -213,6 +233,73 @@ launch() { # launch <component> <args...>: detached, in its own session, so it o
     live_pid "$name" >/dev/null && return 0
     sleep 0.05
   done
+}
+
+# Starts one component with its flags (from the files start generated in the run dir); the
+# caller waits for it. Shared by start and start-component.
+launch_component() { # launch_component <component>
+  case "$1" in
+    etcd)
+      # No fsync: the data is thrown away at the next start anyway.
+      launch etcd --name=hypha-test --data-dir="$RUN_DIR/etcd" \
+        --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+        --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+        --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-cluster="hypha-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+        --listen-metrics-urls="http://127.0.0.1:$ETCD_METRICS_PORT" \
+        --unsafe-no-fsync --log-level=warn
+      ;;
+    kube-apiserver)
+      # ServiceAccount admission is off: it would make every pod wait for the
+      # namespace's "default" ServiceAccount (a race in fresh test namespaces).
+      # TokenRequest and SA token authentication do not need it.
+      # TaintNodesByCondition is off: its not-ready taint is only removed by the
+      # node-lifecycle controller, which does not run here.
+      # A loopback advertise address is only accepted with the "none" reconciler.
+      launch kube-apiserver \
+        --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+        --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+        --endpoint-reconciler-type=none \
+        --tls-cert-file="$RUN_DIR/pki/apiserver.crt" --tls-private-key-file="$RUN_DIR/pki/apiserver.key" \
+        --cert-dir="$RUN_DIR/pki" \
+        --token-auth-file="$RUN_DIR/tokens.csv" \
+        --authorization-mode=Node,RBAC \
+        --service-account-issuer=https://kubernetes.default.svc \
+        --service-account-key-file="$RUN_DIR/pki/sa.pub" \
+        --service-account-signing-key-file="$RUN_DIR/pki/sa.key" \
+        --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
+        --allow-privileged=true \
+        --kubelet-preferred-address-types=InternalIP,Hostname \
+        --service-cluster-ip-range=10.96.0.0/16 \
+        --enable-priority-and-fairness=false \
+        --profiling=false
+      ;;
+    kube-controller-manager)
+      local kc="$RUN_DIR/kcm.kubeconfig"
+      launch kube-controller-manager --kubeconfig="$kc" \
+        --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+        --controllers=job-controller,cronjob-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,pod-garbage-collector-controller \
+        --leader-elect=false --use-service-account-credentials=false \
+        --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --profiling=false
+      ;;
+    kube-scheduler)
+      local ks="$RUN_DIR/scheduler.kubeconfig"
+      launch kube-scheduler --kubeconfig="$ks" \
+        --authentication-kubeconfig="$ks" --authorization-kubeconfig="$ks" \
+        --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --profiling=false
+      ;;
+    kwok)
+      # The node's kubelet endpoint is kwok's server: the apiserver proxies
+      # pods/log there (no kubelet CA configured, so kwok's self-signed cert is accepted).
+      launch kwok --kubeconfig="$RUN_DIR/kwok.kubeconfig" --config="$RUN_DIR/kwok.yaml" \
+        --enable-crds=Logs \
+        --manage-all-nodes=true --node-ip=127.0.0.1 --node-name=localhost \
+        --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
+        --node-lease-duration-seconds=0 --cidr=10.244.0.0/24
+      ;;
+    *) die "unknown component $1 (one of: ${COMPONENTS[*]})" ;;
+  esac
 }
 
 write_kubeconfig() { # write_kubeconfig <file> <user> <token>
@@ -317,40 +404,9 @@ LOGS
   } >"$RUN_DIR/kwok.yaml"
 
   log "starting the control plane on 127.0.0.1 (run dir $RUN_DIR)"
-  # No fsync: the data is thrown away at the next start anyway.
-  launch etcd --name=hypha-test --data-dir="$RUN_DIR/etcd" \
-    --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster="hypha-test=http://127.0.0.1:$ETCD_PEER_PORT" \
-    --listen-metrics-urls="http://127.0.0.1:$ETCD_METRICS_PORT" \
-    --unsafe-no-fsync --log-level=warn
+  launch_component etcd
   wait_for etcd
-
-  # ServiceAccount admission is off: it would make every pod wait for the
-  # namespace's "default" ServiceAccount (a race in fresh test namespaces).
-  # TokenRequest and SA token authentication do not need it.
-  # TaintNodesByCondition is off: its not-ready taint is only removed by the
-  # node-lifecycle controller, which does not run here.
-  # A loopback advertise address is only accepted with the "none" reconciler.
-  launch kube-apiserver \
-    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
-    --endpoint-reconciler-type=none \
-    --tls-cert-file="$RUN_DIR/pki/apiserver.crt" --tls-private-key-file="$RUN_DIR/pki/apiserver.key" \
-    --cert-dir="$RUN_DIR/pki" \
-    --token-auth-file="$RUN_DIR/tokens.csv" \
-    --authorization-mode=Node,RBAC \
-    --service-account-issuer=https://kubernetes.default.svc \
-    --service-account-key-file="$RUN_DIR/pki/sa.pub" \
-    --service-account-signing-key-file="$RUN_DIR/pki/sa.key" \
-    --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
-    --allow-privileged=true \
-    --kubelet-preferred-address-types=InternalIP,Hostname \
-    --service-cluster-ip-range=10.96.0.0/16 \
-    --enable-priority-and-fairness=false \
-    --profiling=false
+  launch_component kube-apiserver
   wait_for kube-apiserver
 
   # kwok watches its Logs kind (per-pod log files) but does not define it.
@@ -359,22 +415,9 @@ LOGS
   "$BIN_DIR/kubectl" --kubeconfig="$KUBECONFIG_OUT" wait --for=condition=Established --timeout=60s \
     crd/logs.kwok.x-k8s.io >/dev/null || die "the kwok Logs CRD did not become established"
 
-  local kc="$RUN_DIR/kcm.kubeconfig" ks="$RUN_DIR/scheduler.kubeconfig"
-  launch kube-controller-manager --kubeconfig="$kc" \
-    --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
-    --controllers=job-controller,cronjob-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,pod-garbage-collector-controller \
-    --leader-elect=false --use-service-account-credentials=false \
-    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --profiling=false
-  launch kube-scheduler --kubeconfig="$ks" \
-    --authentication-kubeconfig="$ks" --authorization-kubeconfig="$ks" \
-    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --profiling=false
-  # The node's kubelet endpoint is kwok's server: the apiserver proxies
-  # pods/log there (no kubelet CA configured, so kwok's self-signed cert is accepted).
-  launch kwok --kubeconfig="$RUN_DIR/kwok.kubeconfig" --config="$RUN_DIR/kwok.yaml" \
-    --enable-crds=Logs \
-    --manage-all-nodes=true --node-ip=127.0.0.1 --node-name=localhost \
-    --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
-    --node-lease-duration-seconds=0 --cidr=10.244.0.0/24
+  launch_component kube-controller-manager
+  launch_component kube-scheduler
+  launch_component kwok
   wait_for kube-controller-manager
   wait_for kube-scheduler
   wait_for kwok
@@ -410,13 +453,13 @@ stop_components() { # stop_components [quiet]
       pids+=("$c:$pid")
     fi
   done
-  local entry deadline=$((SECONDS + 20))
+  local entry deadline=$((SECONDS + STOP_TIMEOUT))
   for entry in "${pids[@]}"; do
     c="${entry%%:*}"
     pid="${entry#*:}"
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
-      log "$c (pid $pid) did not exit on SIGTERM; sending SIGKILL"
+      log "$c (pid $pid) did not exit ${STOP_TIMEOUT} s after SIGTERM; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     fi
@@ -428,6 +471,66 @@ cmd_stop() {
   versions
   stop_components
   log "stopped"
+}
+
+# One component of a running cluster, for fault tests: the others keep running, and the run dir
+# (etcd data, certificates, kubeconfigs) is kept, so a restarted component carries on where it was.
+component_arg() { # component_arg <name>: validates it
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    [[ "$c" == "${1:-}" ]] && return 0
+  done
+  die "usage: $0 stop-component|start-component|restart-component <component> (one of: ${COMPONENTS[*]})"
+}
+
+cmd_stop_component() {
+  versions
+  component_arg "${1:-}"
+  local pid
+  if ! pid="$(live_pid "$1")"; then
+    log "$1 is not running"
+    rm -f "$RUN_DIR/$1.pid"
+    return 0
+  fi
+  log "stopping $1 (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$1 (pid $pid) did not exit ${STOP_TIMEOUT} s after SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$RUN_DIR/$1.pid"
+}
+
+cmd_start_component() {
+  versions
+  component_arg "${1:-}"
+  binaries_present || die "no binaries in $BIN_DIR: run $0 start first"
+  [[ -f "$RUN_DIR/pki/ca.crt" && -f "$KUBECONFIG_OUT" ]] || die "no cluster state in $RUN_DIR: run $0 start first"
+  START_SECONDS=$SECONDS
+  if live_pid "$1" >/dev/null; then
+    log "$1 is already running"
+  else
+    local port
+    case "$1" in
+      etcd) port="$ETCD_CLIENT_PORT" ;;
+      kube-apiserver) port="$APISERVER_PORT" ;;
+      kube-controller-manager) port="$KCM_PORT" ;;
+      kube-scheduler) port="$SCHEDULER_PORT" ;;
+      kwok) port="$KWOK_PORT" ;;
+    esac
+    port_in_use "$port" && die "port 127.0.0.1:$port is already in use by another process"
+    printf -- '--- started by start-component at %s\n' "$(date -u +%FT%TZ)" >>"$RUN_DIR/$1.log"
+    launch_component "$1"
+  fi
+  wait_for "$1"
+}
+
+cmd_restart_component() {
+  cmd_stop_component "${1:-}"
+  cmd_start_component "$1"
 }
 
 cmd_status() {
@@ -459,8 +562,11 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  stop-component) cmd_stop_component "${2:-}" ;;
+  start-component) cmd_start_component "${2:-}" ;;
+  restart-component) cmd_restart_component "${2:-}" ;;
   *)
-    echo "usage: $0 build|start|stop|status" >&2
+    echo "usage: $0 build|start|stop|status|stop-component|start-component|restart-component [component]" >&2
     exit 2
     ;;
 esac
