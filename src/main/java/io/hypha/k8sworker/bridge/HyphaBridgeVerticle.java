@@ -54,9 +54,16 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private final WorkerConfig config;
     private final List<String> jobTypes;
+    /**
+     * Longest wait between two attempts to reach Hypha, in the client's reconnection and in the
+     * bridge's own retries: after an outage the worker is back within this much of the server.
+     */
+    static final Duration MAX_RECONNECT_DELAY = Duration.ofSeconds(10);
+
     private final StartMetrics metrics = new StartMetrics();
     private HyphaClient client;
     private MessageConsumer<JsonObject> consumer;
+    private boolean stopping;
 
     public HyphaBridgeVerticle(WorkerConfig config, List<String> jobTypes) {
         this.config = config;
@@ -80,7 +87,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .setToken(blankToNull(h.token()))
                 .setWorkspace(blankToNull(h.workspace()))
                 .setClientId(blankToNull(h.clientId()))
-                .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()));
+                .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()))
+                .setMaxReconnectDelay(MAX_RECONNECT_DELAY);
         Promise<Void> done = Promise.promise();
         HyphaClient.connect(vertx, options).onComplete(connected -> {
             if (connected.failed()) {
@@ -104,7 +112,18 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                     return;
                 }
                 client = c;
-                c.connectionStateHandler(state -> publishStatus());
+                c.connectionStateHandler(state -> {
+                    publishStatus();
+                    if (state == HyphaClient.ConnectionState.CLOSED && !stopping && client == c) {
+                        // the client gave up (e.g. the server refused its reconnection): start over with
+                        // a new connection rather than stay unregistered until someone restarts the worker
+                        LOG.warn("the connection to Hypha ended ({}); connecting again", c.closeCause() == null ? "closed"
+                                : c.closeCause().getMessage());
+                        client = null;
+                        publishStatus();
+                        retry(2);
+                    }
+                });
                 LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes, registered.result());
                 publishStatus();
                 done.complete();
@@ -114,19 +133,25 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     }
 
     private void retry(int attempt) {
-        long delayMs = Math.min(30_000L, 1000L << Math.min(5, attempt - 2));
-        vertx.setTimer(delayMs, t -> connect(attempt).onFailure(err -> {
-            if (err instanceof HyphaException.Refused || err instanceof IllegalStateException) {
-                LOG.error("giving up on Hypha: {}", err.getMessage());
-            } else {
-                LOG.warn("still cannot reach Hypha: {}", err.getMessage());
-                retry(attempt + 1);
+        long delayMs = Math.min(MAX_RECONNECT_DELAY.toMillis(), 1000L << Math.min(5, attempt - 2));
+        vertx.setTimer(delayMs, t -> {
+            if (stopping) {
+                return;
             }
-        }));
+            connect(attempt).onFailure(err -> {
+                if (err instanceof HyphaException.Refused || err instanceof IllegalStateException) {
+                    LOG.error("giving up on Hypha: {}", err.getMessage());
+                } else {
+                    LOG.warn("still cannot reach Hypha: {}", err.getMessage());
+                    retry(attempt + 1);
+                }
+            });
+        });
     }
 
     @Override
     public Future<?> stop() {
+        stopping = true;
         vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject().put("connected", false));
         if (client == null) {
             return consumer.unregister();
