@@ -33,7 +33,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
 
     public record Kubernetes(String namespace, int defaultTimeout, int maxTimeout, String imagePullPolicy,
                              int ttlSecondsAfterFinished, int startTimeoutSeconds, int unschedulableGraceSeconds,
-                             boolean keepFailedJobs, int workerPoolSize) {
+                             boolean keepFailedJobs, int workerPoolSize, int suspendedGraceSeconds) {
     }
 
     /**
@@ -168,7 +168,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 new Kubernetes(str(k, "namespace", "default"), num(k, "defaultTimeout", 3600), num(k, "maxTimeout", 604800),
                         str(k, "imagePullPolicy", "IfNotPresent"), num(k, "ttlSecondsAfterFinished", 3600),
                         num(k, "startTimeoutSeconds", 300), num(k, "unschedulableGraceSeconds", 60),
-                        bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8)),
+                        bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8), num(k, "suspendedGraceSeconds", 60)),
                 t.getJsonObject("jobTypes", new JsonObject()),
                 new Policy(list(p, "allowedImages", List.of("**")),
                         quantities(pr, "defaultRequests", Map.of("cpu", "100m", "memory", "256Mi")),
@@ -210,6 +210,9 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             throw new IllegalArgumentException("policy.resources.maxGpus, policy.maxSessionsPerWorkspace and policy.maxSessionsTotal "
                     + "must not be negative");
         }
+        if (kubernetes.suspendedGraceSeconds() < 1) {
+            throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
+        }
         if (verticles.jobLauncher() < 1) {
             throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
         }
@@ -242,7 +245,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         m.put("kubernetes", new JsonObject().put("namespace", kubernetes.namespace()).put("defaultTimeout", kubernetes.defaultTimeout())
                 .put("maxTimeout", kubernetes.maxTimeout()).put("imagePullPolicy", kubernetes.imagePullPolicy())
                 .put("ttlSecondsAfterFinished", kubernetes.ttlSecondsAfterFinished())
-                .put("startTimeoutSeconds", kubernetes.startTimeoutSeconds()).put("keepFailedJobs", kubernetes.keepFailedJobs()));
+                .put("startTimeoutSeconds", kubernetes.startTimeoutSeconds()).put("keepFailedJobs", kubernetes.keepFailedJobs())
+                .put("suspendedGraceSeconds", kubernetes.suspendedGraceSeconds()));
         m.put("policy", new JsonObject().put("allowedImages", policy.allowedImages())
                 .put("defaultRequests", policy.defaultRequests()).put("defaultLimits", policy.defaultLimits())
                 .put("maxCpu", policy.maxCpu()).put("maxMemory", policy.maxMemory()).put("maxGpus", policy.maxGpus())

@@ -14,8 +14,11 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 
@@ -44,38 +47,53 @@ public final class KubeOps {
     }
 
     /**
-     * Creates a session's Job and, when it has one, its token Secret, owned by the Job so that they go
-     * together. The Secret comes first (the pod needs it); if the Job cannot be created the Secret
-     * is removed again, so a failure leaves nothing behind.
+     * Creates a session's Job and, when it has one, its token Secret, in an order that a worker killed
+     * at any point cannot turn into a leak: the Job is created suspended (no pod runs without its
+     * Secret), the Secret is created owned by the Job (the garbage collector removes it with the Job,
+     * or at once if the Job is already gone), then the Job is resumed. A Job left suspended by a
+     * killed worker is listed as starting and removed by the service-watcher after
+     * {@code kubernetes.suspendedGraceSeconds}. A failure here deletes the Job (and so the Secret).
      */
     public CompletionStage<Job> createSession(Job job, Secret tokenSecret) {
         return async(() -> {
+            var jobs = client.batch().v1().jobs().inNamespace(namespace);
             if (tokenSecret == null) {
-                return client.batch().v1().jobs().inNamespace(namespace).resource(job).create();
+                return jobs.resource(job).create();
             }
-            client.secrets().inNamespace(namespace).resource(tokenSecret).create();
-            Job created;
+            Job suspended = new JobBuilder(job).editSpec().withSuspend(true).endSpec().build();
+            Job created = jobs.resource(suspended).create();
+            String name = created.getMetadata().getName();
             try {
-                created = client.batch().v1().jobs().inNamespace(namespace).resource(job).create();
+                Secret owned = new SecretBuilder(tokenSecret).editMetadata()
+                        .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion("batch/v1").withKind("Job")
+                                .withName(name).withUid(created.getMetadata().getUid())
+                                .withBlockOwnerDeletion(false).withController(false).build())
+                        .endMetadata().build();
+                client.secrets().inNamespace(namespace).resource(owned).create();
+                return jobs.withName(name).patch(PatchContext.of(PatchType.STRATEGIC_MERGE), "{\"spec\":{\"suspend\":false}}");
             } catch (RuntimeException e) {
-                deleteQuietly(() -> client.secrets().inNamespace(namespace).withName(tokenSecret.getMetadata().getName()).delete());
+                deleteQuietly(() -> deleteJob(name));
                 throw e;
             }
-            Secret owned = new SecretBuilder(tokenSecret).editMetadata()
-                    .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion("batch/v1").withKind("Job")
-                            .withName(created.getMetadata().getName()).withUid(created.getMetadata().getUid())
-                            .withBlockOwnerDeletion(false).withController(false).build())
-                    .endMetadata().build();
+        });
+    }
+
+    /**
+     * Deletes a Job that is still suspended and unchanged since the caller saw it (resource version
+     * as a precondition), so that a Job another worker resumed in the meantime is left alone. It has
+     * no pods; fabric8's default propagation (background) lets the garbage collector take its Secret.
+     */
+    public CompletionStage<Boolean> deleteSuspendedJobAsync(String name, String resourceVersion) {
+        return async(() -> {
             try {
-                client.secrets().inNamespace(namespace).withName(tokenSecret.getMetadata().getName())
-                        .edit(s -> new SecretBuilder(s).editMetadata().withOwnerReferences(owned.getMetadata().getOwnerReferences())
-                                .endMetadata().build());
-            } catch (RuntimeException e) {
-                deleteJob(created.getMetadata().getName());
-                deleteQuietly(() -> client.secrets().inNamespace(namespace).withName(tokenSecret.getMetadata().getName()).delete());
+                return !client.batch().v1().jobs().inNamespace(namespace).withName(name)
+                        .lockResourceVersion(resourceVersion).delete().isEmpty();
+            } catch (KubernetesClientException e) {
+                if (e.getCode() == 409 || e.getCode() == 404) {
+                    return false;
+                }
                 throw e;
             }
-            return created;
         });
     }
 

@@ -71,6 +71,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private SharedIndexInformer<Pod> podInformer;
     private SharedIndexInformer<Event> warningInformer;
     private long healthTimer = -1;
+    private long suspendedTimer = -1;
+    /** Our Jobs seen suspended (a launch in progress, or one a killed worker left): name to when first seen, in nanos. */
+    private final Map<String, Long> suspendedSince = new HashMap<>();
+    /** Suspended Jobs whose deletion is in flight, so that a sweep does not repeat it. */
+    private final java.util.Set<String> deletingSuspended = new java.util.HashSet<>();
 
     public ServiceWatcherVerticle(WorkerConfig config, KubeOps kube) {
         this.config = config;
@@ -89,6 +94,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
         Future<SharedIndexInformer<Event>> warnings = Future.fromCompletionStage(kube.informWarnings(handler(this::onWarning, e -> { })), context);
         healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
+        long graceMs = config.kubernetes().suspendedGraceSeconds() * 1000L;
+        suspendedTimer = vertx.setPeriodic(Math.max(500, Math.min(10_000, graceMs / 4)), t -> removeAbandonedLaunches());
         return Future.all(jobs, pods, warnings, consumer.completion()).onSuccess(v -> {
             jobInformer = jobs.result();
             podInformer = pods.result();
@@ -101,6 +108,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     @Override
     public Future<?> stop() {
         vertx.cancelTimer(healthTimer);
+        vertx.cancelTimer(suspendedTimer);
         if (jobInformer != null) {
             jobInformer.close();
         }
@@ -113,9 +121,49 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         return consumer.unregister();
     }
 
+    /** Ready for Kubernetes: the API server answers and every informer is watching (so our view is current). */
     private void publishReachability() {
-        Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> vertx.eventBus().publish(
-                Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", ar.succeeded() && ar.result())));
+        Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> {
+            boolean watching = jobInformer != null && jobInformer.isWatching() && podInformer != null && podInformer.isWatching()
+                    && warningInformer != null && warningInformer.isWatching();
+            vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject()
+                    .put("reachable", ar.succeeded() && ar.result() && watching));
+        });
+    }
+
+    /**
+     * Deletes our Jobs that have stayed suspended for kubernetes.suspendedGraceSeconds since this
+     * worker first saw them: a launch creates its Job suspended and resumes it within moments, so one
+     * still suspended was left by a worker that died mid-launch (its Secret, owned by the Job, goes
+     * too). Counting from our own first sighting, not the Job's creation time, keeps clocks out of it
+     * and gives another replica's launch the whole grace; the deletion is conditional on the resource
+     * version we saw, so a Job resumed meanwhile is left alone.
+     */
+    private void removeAbandonedLaunches() {
+        long graceNanos = config.kubernetes().suspendedGraceSeconds() * 1_000_000_000L;
+        long now = System.nanoTime();
+        for (Map.Entry<String, Long> e : new ArrayList<>(suspendedSince.entrySet())) {
+            String name = e.getKey();
+            Job job = jobsByName.get(name);
+            if (job == null || now - e.getValue() < graceNanos || job.getMetadata().getDeletionTimestamp() != null
+                    || !deletingSuspended.add(name)) {
+                continue;
+            }
+            String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
+            LOG.warn("session {}: Job {} has been suspended for {} s, its launch was interrupted; deleting it", sessionId, name,
+                    (now - e.getValue()) / 1_000_000_000L);
+            Future.fromCompletionStage(kube.deleteSuspendedJobAsync(name, job.getMetadata().getResourceVersion()), context)
+                    .onComplete(ar -> {
+                        deletingSuspended.remove(name);
+                        if (ar.failed()) {
+                            LOG.warn("session {}: could not delete suspended Job {}: {}", sessionId, name, ar.cause().getMessage());
+                        }
+                    });
+        }
+    }
+
+    private static boolean suspended(Job job) {
+        return job.getSpec() != null && Boolean.TRUE.equals(job.getSpec().getSuspend());
     }
 
     /** Informer callbacks run on fabric8's threads: hop onto our context and do the work there. */
@@ -140,6 +188,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private void onJob(Job job) {
         jobsByName.put(job.getMetadata().getName(), job);
+        if (suspended(job)) {
+            suspendedSince.putIfAbsent(job.getMetadata().getName(), System.nanoTime());
+        } else {
+            suspendedSince.remove(job.getMetadata().getName());
+        }
         String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
         if (sessionId != null) {
             admitted.remove(sessionId);
@@ -149,6 +202,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private void onJobDeleted(Job job) {
         jobsByName.remove(job.getMetadata().getName());
+        suspendedSince.remove(job.getMetadata().getName());
         String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
         List<Waiter> pending = sessionId == null ? null : waiters.remove(sessionId);
         if (pending != null) {

@@ -20,6 +20,7 @@ class WorkerConfigTest {
         assertThat(c.kubernetes().defaultTimeout()).isEqualTo(3600);
         assertThat(c.kubernetes().imagePullPolicy()).isEqualTo("IfNotPresent");
         assertThat(c.verticles().jobLauncher()).isEqualTo(2);
+        assertThat(c.kubernetes().suspendedGraceSeconds()).isEqualTo(60);
         assertThat(c.jobType("claude-agent").getString("secretName")).isEqualTo("deno-claude-code-config");
         assertThat(c.redacted().encode()).doesNotContain("token\":\"x");
     }
@@ -33,6 +34,7 @@ class WorkerConfigTest {
                 "HYPHA_K8S_DEFAULT_TIMEOUT", "600",
                 "HYPHA_K8S_WORKER_VERTICLES_JOB_LAUNCHER_INSTANCES", "5",
                 "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "42",
+                "HYPHA_K8S_WORKER_KUBERNETES_SUSPENDED_GRACE_SECONDS", "7",
                 "HYPHA_K8S_WORKER_JOB_TYPES_CLAUDE_AGENT_IMAGE", "registry/agent:2",
                 "UNRELATED", "ignored"));
         assertThat(c.hypha().serverUrl()).isEqualTo("https://hypha.example.org");
@@ -41,6 +43,7 @@ class WorkerConfigTest {
         assertThat(c.kubernetes().defaultTimeout()).isEqualTo(600);
         assertThat(c.verticles().jobLauncher()).isEqualTo(5);
         assertThat(c.kubernetes().startTimeoutSeconds()).isEqualTo(42);
+        assertThat(c.kubernetes().suspendedGraceSeconds()).isEqualTo(7);
         assertThat(c.jobType("claude-agent").getString("image")).isEqualTo("registry/agent:2");
         assertThat(c.redacted().encode()).doesNotContain("secret-token");
     }
@@ -58,6 +61,8 @@ class WorkerConfigTest {
                 .hasMessageContaining("policy.resources.maxCpu must be a Kubernetes quantity");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "-1")))
                 .hasMessageContaining("policy.maxSessionsTotal");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_KUBERNETES_SUSPENDED_GRACE_SECONDS", "0")))
+                .hasMessageContaining("kubernetes.suspendedGraceSeconds");
     }
 
     @Test
