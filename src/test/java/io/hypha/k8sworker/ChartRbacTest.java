@@ -124,9 +124,17 @@ class ChartRbacTest {
                 py.exec("state['w'] = await server.get_service('%s/%s')".formatted(ws, serviceId));
                 String session = (String) py.exec("""
                         return await state['w'].start({"manifest": {"type": "k8s-job", "image": "busybox:1.36",
-                                                                     "command": ["sh", "-c", "echo hello; sleep 600"]}})
+                                                                     "command": ["sh", "-c", "echo hello; sleep 600"]},
+                                                        "token": "a-session-token"})
                         """, Duration.ofSeconds(120));
                 assertThat(session).startsWith(ws + "/");
+                // the Role covers the launch with a token: a suspended Job, its Secret owned by it, the Job resumed
+                var job = admin.batch().v1().jobs().inNamespace(ns).withLabel(SessionMeta.SESSION_KEY, SessionMeta.sessionKey(session))
+                        .list().getItems().get(0);
+                assertThat(job.getSpec().getSuspend()).isFalse();
+                assertThat(admin.secrets().inNamespace(ns).withName(SessionMeta.tokenSecretName(job.getMetadata().getName())).get()
+                        .getMetadata().getOwnerReferences()).singleElement()
+                        .satisfies(o -> assertThat(o.getUid()).isEqualTo(job.getMetadata().getUid()));
 
                 JsonArray sessions = (JsonArray) py.exec("return await state['w'].list_sessions()");
                 assertThat(sessions.stream().map(s -> ((JsonObject) s).getString("session_id"))).contains(session);
