@@ -47,7 +47,6 @@ import io.hypha.testing.PythonPeer;
 import io.hypha.testing.WorkerProcess;
 import io.hypha.testing.k8s.KubeCluster;
 import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
 
 /**
  * Faults on the real Hypha server and control plane, with the worker in its own process and users
