@@ -165,12 +165,12 @@ can() { # can <yes|no> <verb> <resource> [flags...]
   log "  $want: $*"
 }
 for verb in create get list watch delete patch; do can yes "$verb" jobs.batch -n "$NS"; done
-for verb in create get delete patch; do can yes "$verb" secrets -n "$NS"; done
+can yes create secrets -n "$NS"
 for verb in get list watch; do can yes "$verb" pods -n "$NS"; done
 can yes get pods --subresource=log -n "$NS"
 can yes list events -n "$NS"
 can yes watch events -n "$NS"
-can no list secrets -n "$NS"
+for verb in get list watch delete patch; do can no "$verb" secrets -n "$NS"; done
 can no update jobs.batch -n "$NS"
 can no create pods -n "$NS"
 can no create pods --subresource=exec -n "$NS"

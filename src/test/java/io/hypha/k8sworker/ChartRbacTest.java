@@ -86,7 +86,7 @@ class ChartRbacTest {
         RoleBinding binding = only(rendered, RoleBinding.class);
         assertThat(role.getRules()).extracting(ChartRbacTest::rule).containsExactly(
                 "batch/jobs: create,get,list,watch,delete,patch",
-                "/secrets: create,get,delete,patch",
+                "/secrets: create",
                 "/pods: get,list,watch",
                 "/pods/log: get",
                 "/events: list,watch");
