@@ -1,5 +1,7 @@
 package io.hypha.k8sworker.bus;
 
+import java.util.List;
+
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
@@ -7,16 +9,42 @@ import io.vertx.core.eventbus.ReplyFailure;
 /**
  * A failure meant for the caller: its message is safe to show, and its code says what kind it is.
  * Messages never contain the words the Python client takes for a stale reference ("Peer",
- * "Method not found", "Session not found"), which would make it retry.
+ * "Method not found", "Session not found"...), which would make it retry.
  */
 public final class WorkerException extends RuntimeException {
+
+    /** What hypha-rpc's _STALE_SERVICE_ERROR_PATTERNS match (case-sensitively) to retry a call. */
+    private static final List<String> RETRY_WORDS = List.of("Peer", "Method not found", "Session not found",
+            "Method expired or not found", "Connection was closed", "Connection is closed");
 
     private final ErrorCode code;
 
     public WorkerException(ErrorCode code, String message) {
         // no stack trace: it is an answer for the caller, not a bug report
-        super(message, null, false, false);
+        super(bounded(safeText(message)), null, false, false);
         this.code = code;
+    }
+
+    /** The longest message a caller gets: enough for any field path and reason. */
+    static final int MAX_MESSAGE = 1000;
+
+    private static String bounded(String message) {
+        return message == null || message.length() <= MAX_MESSAGE ? message : message.substring(0, MAX_MESSAGE) + "...";
+    }
+
+    /**
+     * The text with the client's retry words lower-cased at their first letter: messages quote the
+     * caller's input, which may contain them, and a caller must never be made to retry a refusal.
+     */
+    public static String safeText(String text) {
+        if (text == null) {
+            return null;
+        }
+        String out = text;
+        for (String word : RETRY_WORDS) {
+            out = out.replace(word, Character.toLowerCase(word.charAt(0)) + word.substring(1));
+        }
+        return out;
     }
 
     public ErrorCode code() {
@@ -34,8 +62,8 @@ public final class WorkerException extends RuntimeException {
         } else if (error instanceof ReplyException r && r.failureType() == ReplyFailure.RECIPIENT_FAILURE) {
             message.fail(r.failureCode(), r.getMessage());
         } else {
-            message.fail(ErrorCode.INTERNAL.code(), "internal error: " + error.getClass().getSimpleName()
-                    + (error.getMessage() == null ? "" : ": " + error.getMessage()));
+            message.fail(ErrorCode.INTERNAL.code(), safeText("internal error: " + error.getClass().getSimpleName()
+                    + (error.getMessage() == null ? "" : ": " + error.getMessage())));
         }
     }
 
