@@ -90,6 +90,11 @@ public final class Manifests {
 
     /** A manifest: a few known fields with values, and now and then an unknown field or deep nesting. */
     public static Arbitrary<Map<String, Object>> manifests() {
+        return manifests(3000);
+    }
+
+    /** Manifests whose deep values nest at most {@code maxDepth} levels. */
+    public static Arbitrary<Map<String, Object>> manifests(int maxDepth) {
         Arbitrary<Map<String, Object>> known = Arbitraries.of(FIELDS).set().ofMaxSize(8).flatMap(fields -> {
             Arbitrary<Map<String, Object>> acc = Arbitraries.just(new LinkedHashMap<>());
             for (String f : fields) {
@@ -101,7 +106,7 @@ public final class Manifests {
             }
             return acc;
         });
-        return Combinators.combine(known, Arbitraries.integers().between(0, 9), key(), anyValue(1), nesting())
+        return Combinators.combine(known, Arbitraries.integers().between(0, 9), key(), anyValue(1), nesting(10, maxDepth))
                 .as((m, dice, extraKey, extraValue, deep) -> {
                     Map<String, Object> out = new LinkedHashMap<>(m);
                     if (dice == 0) {
@@ -115,7 +120,12 @@ public final class Manifests {
 
     /** A value nested far deeper than any manifest needs (lists in maps in lists...). */
     public static Arbitrary<Object> nesting() {
-        return Arbitraries.integers().between(10, 3000).map(depth -> {
+        return nesting(10, 3000);
+    }
+
+    /** Nesting between {@code min} and {@code max} levels. */
+    public static Arbitrary<Object> nesting(int min, int max) {
+        return Arbitraries.integers().between(min, max).map(depth -> {
             Object v = "leaf";
             for (int i = 0; i < depth; i++) {
                 v = i % 2 == 0 ? List.of(v) : Map.of("k", v);
