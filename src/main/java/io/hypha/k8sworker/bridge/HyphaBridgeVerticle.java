@@ -315,8 +315,13 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object getLogs(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        Integer limit = inv.arg("limit") == null ? null : (int) inv.longArg("limit");
-        SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs(inv.stringArg("type"), (int) inv.longArg("offset"), limit);
+        Object type = inv.arg("type");
+        if (type != null && !(type instanceof String)) {
+            throw WorkerException.invalid("type must be a string: stdout, info or error");
+        }
+        Integer offset = count(inv.arg("offset"), "offset");
+        SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs((String) type, offset == null ? 0 : offset,
+                count(inv.arg("limit"), "limit"));
         return sessions(ServiceWatcherVerticle.OP_LOGS, req).map(r -> ((JsonObject) r).getMap());
     }
 
@@ -411,6 +416,25 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             throw WorkerException.invalid("session_id must be a non-empty string");
         }
         return s;
+    }
+
+    /**
+     * An optional count (a page offset or size): a whole number from 0 to 2^31-1. Anything else is
+     * refused rather than cast, which would wrap 2^32 to 0 and a long to a negative int.
+     */
+    static Integer count(Object value, String name) {
+        if (value == null) {
+            return null;
+        }
+        boolean whole = value instanceof Long || value instanceof Integer || value instanceof java.math.BigInteger
+                || value instanceof Double d && Double.isFinite(d) && d == Math.rint(d);
+        if (whole) {
+            java.math.BigDecimal v = new java.math.BigDecimal(value.toString());
+            if (v.signum() >= 0 && v.compareTo(java.math.BigDecimal.valueOf(Integer.MAX_VALUE)) <= 0) {
+                return v.intValueExact();
+            }
+        }
+        throw WorkerException.invalid(name + " must be a whole number from 0 to " + Integer.MAX_VALUE);
     }
 
     private static String optionalString(Map<String, Object> cfg, String key) {

@@ -430,11 +430,19 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             JsonArray filtered = new JsonArray();
             items.stream().map(JsonObject.class::cast).filter(i -> type == null || type.equals(i.getString("type"))).forEach(filtered::add);
             int total = filtered.size();
-            int from = Math.min(Math.max(0, offset), total);
-            int to = limit == null ? total : Math.min(total, from + Math.max(0, limit));
+            int[] page = page(total, offset, limit);
+            int from = page[0];
+            int to = page[1];
             return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
                     .put("total", total).put("offset", offset).put("limit", limit));
         });
+    }
+
+    /** The [from, to) slice of {@code total} items for a page; long arithmetic, as offset + limit may pass 2^31. */
+    static int[] page(int total, int offset, Integer limit) {
+        int from = Math.min(Math.max(0, offset), total);
+        int to = limit == null ? total : (int) Math.min(total, (long) from + Math.max(0, limit));
+        return new int[] {from, to};
     }
 
     // ------------------------------------------------------------------ following a start

@@ -1,0 +1,23 @@
+package io.hypha.k8sworker.watcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class LogPageTest {
+
+    @Test
+    void offsetPlusAHugeLimitDoesNotOverflow() {
+        // from + limit passed 2^31 and went negative: subList(1, negative) failed as an internal error
+        assertThat(ServiceWatcherVerticle.page(3, 1, Integer.MAX_VALUE)).containsExactly(1, 3);
+        assertThat(ServiceWatcherVerticle.page(3, Integer.MAX_VALUE, Integer.MAX_VALUE)).containsExactly(3, 3);
+    }
+
+    @Test
+    void pagesWithinTheItems() {
+        assertThat(ServiceWatcherVerticle.page(5, 1, 2)).containsExactly(1, 3);
+        assertThat(ServiceWatcherVerticle.page(5, 0, null)).containsExactly(0, 5);
+        assertThat(ServiceWatcherVerticle.page(5, 9, 1)).containsExactly(5, 5);
+        assertThat(ServiceWatcherVerticle.page(5, 0, 0)).containsExactly(0, 0);
+    }
+}
