@@ -65,10 +65,7 @@ class WorkerCallFuzzTest {
                 "HYPHA_K8S_WORKER_KUBERNETES_UNSCHEDULABLE_GRACE_SECONDS", "2")).start();
         py = hypha.python(Map.of("token", hypha.userToken(), "client_id", "py-fuzz-" + Long.toString(System.nanoTime(), 36)));
         ws = py.workspace();
-        py.exec("""
-                import base64, json
-                state['w'] = await server.get_service('%s/k8s-worker')
-                """.formatted(ws));
+        py.exec("state['w'] = await server.get_service('%s/k8s-worker')".formatted(ws));
         // a session with output, for get_logs and friends to find
         existing = (String) py.exec("""
                 return await state['w'].start({"manifest": {"image": "busybox:1.36", "command": ["echo", "a\\nb\\nc"]}})
@@ -99,6 +96,7 @@ class WorkerCallFuzzTest {
             String encoded = Base64.getEncoder().encodeToString(Json.encode(Map.of("args", call.args(), "kwargs", call.kwargs()))
                     .getBytes(StandardCharsets.UTF_8));
             JsonObject out = (JsonObject) py.exec("""
+                    import base64, json
                     a = json.loads(base64.b64decode("%s"))
                     try:
                         r = await asyncio.wait_for(getattr(state['w'], "%s")(*a["args"], **a["kwargs"]), 100)

@@ -200,25 +200,39 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .authorizedWorkspaces(visibility == Visibility.PROTECTED ? List.of(APP_CONTROLLER_WORKSPACE) : List.of())
                 .requireContext(true)
                 .property("supported_types", jobTypes)
-                .function(RpcFunction.of("start", this::start)
+                .function(RpcFunction.of("start", callerErrors(this::start))
                         .param("config", "{manifest: {...}} from a direct caller, or the app controller's worker config", "object")
                         .description("Start a session: create its Job and wait until its pod runs (or its service registers). Returns the session id."))
-                .function(RpcFunction.of("stop", this::stop).param("session_id", "session id", "string")
+                .function(RpcFunction.of("stop", callerErrors(this::stop)).param("session_id", "session id", "string")
                         .description("Stop a session: delete its Job and pods."))
-                .function(RpcFunction.of("get_logs", this::getLogs).param("session_id", "session id", "string")
+                .function(RpcFunction.of("get_logs", callerErrors(this::getLogs)).param("session_id", "session id", "string")
                         .optionalParam("type", null, "stdout, info or error", "string").optionalParam("offset", 0L)
                         .optionalParam("limit", null, "page size", "integer")
                         .description("Container output and Kubernetes events of a session."))
-                .function(RpcFunction.of("list_sessions", this::listSessions).optionalParam("workspace", null, "workspace filter", "string")
+                .function(RpcFunction.of("list_sessions", callerErrors(this::listSessions)).optionalParam("workspace", null, "workspace filter", "string")
                         .description("Sessions of the caller's workspace."))
-                .function(RpcFunction.of("get_session_info", this::getSessionInfo).param("session_id", "session id", "string")
+                .function(RpcFunction.of("get_session_info", callerErrors(this::getSessionInfo)).param("session_id", "session id", "string")
                         .description("Status and details of one session."))
-                .function(RpcFunction.of("compile", this::compile).param("manifest", "app manifest", "object")
+                .function(RpcFunction.of("compile", callerErrors(this::compile)).param("manifest", "app manifest", "object")
                         .optionalParam("files", null, "app files", "array").optionalParam("config", null, "install config", "object")
                         .description("Validate a manifest and fill its defaults; returns [manifest, files]."))
-                .function(RpcFunction.of("shutdown", this::shutdown)
+                .function(RpcFunction.of("shutdown", callerErrors(this::shutdown))
                         .description("Stop every session of this worker (admins of the worker's workspace only)."))
                 .build();
+    }
+
+    /**
+     * Argument errors (a missing argument, one of the wrong type) answered as the caller's error:
+     * their message only, without the Java stack trace the RPC layer would send with it.
+     */
+    static RpcFunction.Body callerErrors(RpcFunction.Body body) {
+        return inv -> {
+            try {
+                return body.call(inv);
+            } catch (IllegalArgumentException e) {
+                throw WorkerException.invalid(e.getMessage());
+            }
+        };
     }
 
     private Object start(Invocation inv) {

@@ -33,4 +33,17 @@ class LogPageArgumentsTest {
                     });
         }
     }
+
+    @Test
+    void aWrongArgumentIsTheCallersErrorWithoutAStackTrace() throws Exception {
+        // list_sessions(workspace={...}) came back as an IllegalArgumentException with 4 000 characters of Java trace
+        var body = HyphaBridgeVerticle.callerErrors(inv -> {
+            throw new IllegalArgumentException("list_sessions(): argument 'workspace' must be a string, got LinkedHashMap");
+        });
+        assertThatThrownBy(() -> body.call(null)).isInstanceOfSatisfying(WorkerException.class, e -> {
+            assertThat(e.code()).isEqualTo(ErrorCode.INVALID_REQUEST);
+            assertThat(e.getStackTrace()).isEmpty();
+            assertThat(e.getMessage()).isEqualTo("list_sessions(): argument 'workspace' must be a string, got LinkedHashMap");
+        });
+    }
 }
