@@ -46,6 +46,20 @@ public final class CallArguments {
 
     /** A manifest for start: never waiting for a service that no one registers. */
     static Arbitrary<Object> startManifest() {
+        // a runnable manifest with one field changed, so that some starts succeed
+        Arbitrary<Object> nearlyValid = Arbitraries.of("command", "args", "env", "resources", "timeout", "backoff_limit",
+                "restart_policy", "image_pull_policy", "node_selector", "tolerations", "secret_env").flatMap(f ->
+                Manifests.fieldValue(f).map(v -> {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("type", "k8s-job");
+                    m.put("image", "busybox:1.36");
+                    m.put(f, v);
+                    return (Object) m;
+                }));
+        return Arbitraries.oneOf(nearlyValid, anyManifest());
+    }
+
+    private static Arbitrary<Object> anyManifest() {
         return Manifests.manifests(300).map(m -> {
             Map<String, Object> out = new LinkedHashMap<>(m);
             out.remove("wait_for_service");
