@@ -96,6 +96,9 @@ public final class WorkerBench {
         Map<String, String> env = new HashMap<>(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", ns, "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_SERVICE_ID", "bench-worker", "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600"));
+        // the bench measures launching, not policy: its 50 callers share one workspace
+        env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", "0");
+        env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "0");
         Map<String, String> image = imageJvmEnv();
         env.putAll(image);
         if (profile) {
