@@ -320,7 +320,7 @@ public final class WorkerBench {
             long t = System.nanoTime();
             String ref = start.run(i);
             long done = System.nanoTime();
-            out.add(new Call(t, done, jobBySession.getOrDefault(ref, ref)));
+            out.add(new Call(t, done, ref == null ? null : jobBySession.getOrDefault(ref, ref)));
         });
         return new ArrayList<>(out);
     }
@@ -354,10 +354,13 @@ public final class WorkerBench {
     /** A worker start; its session id. */
     private String workerStart(RemoteService svc) {
         Object r = await(svc.call("start", Map.of("manifest", Map.of("image", "python:3.11", "command", List.of("true")))));
+        if (r instanceof io.vertx.core.json.JsonObject j) {
+            return j.getString("session_id");
+        }
         if (r instanceof Map<?, ?> m && m.get("session_id") != null) {
             return m.get("session_id").toString();
         }
-        return r instanceof Map<?, ?> m && m.get("id") != null ? m.get("id").toString() : null;
+        return r instanceof String id ? id : null;
     }
 
     /** The floor: what the cluster itself takes, creating the same kind of Job and watching its pod. */
@@ -609,12 +612,12 @@ public final class WorkerBench {
 
     /**
      * Waits until the previous phase is over for the control plane: no Job or pod left in the
-     * namespace and the API server's request counters unchanged for 3 s (at most 60 s), so that
+     * namespace and the API server's request counters unchanged for 3 s (at most 30 s), so that
      * one phase does not load the next.
      */
     private void awaitQuiet(String ns) throws Exception {
         awaitNoJobs(ns);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         double last = -1;
         int stable = 0;
         while (stable < 3 && System.nanoTime() < deadline) {
@@ -654,7 +657,7 @@ public final class WorkerBench {
             topMethods.merge(cls + "." + top.getMethod().getName(), 1, Integer::sum);
         }
         int all = Math.max(1, total);
-        report.append("## Worker profile (JFR, all phases run)\n\n").append(total).append(" CPU samples; ")
+        report.append("## Worker profile (JFR, the phases of this run)\n\n").append(total).append(" CPU samples; ")
                 .append(String.format(Locale.ROOT, "%.1f %%", 100.0 * inOwnStack / all))
                 .append(" have the worker's own code (`io.hypha.*`) anywhere on the stack.\n\n")
                 .append("| top frame in | samples | share |\n|---|---|---|\n");
