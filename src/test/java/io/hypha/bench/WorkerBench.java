@@ -80,6 +80,10 @@ public final class WorkerBench {
         WorkerBench bench = new WorkerBench();
         try {
             bench.run(quick, only, profile);
+        } catch (Exception | Error e) {
+            // exit rather than leave the clients' threads holding the process (and the caller's lock)
+            e.printStackTrace();
+            System.exit(1);
         } finally {
             bench.vertx.close();
         }
