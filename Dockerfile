@@ -21,9 +21,15 @@ WORKDIR /app
 COPY --from=build /build/target/hypha-k8s-worker-*-fat.jar /app/app.jar
 USER 10001:10001
 EXPOSE 8080
+# Memory bounds measured with docs/benchmarks.md's footprint run (1000 tracked sessions fit in a
+# fraction of this heap); scripts/bench-worker.sh runs the worker with this same line. The Helm
+# value jvmOptions replaces it. Serial GC: one worker thread and no per-core GC structures on a
+# process whose heap is small; two malloc arenas instead of eight per core for the JVM's own allocations.
+ENV JAVA_TOOL_OPTIONS="-XX:+UseSerialGC -Xms16m -Xmx192m -Xss512k -XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:+ExitOnOutOfMemoryError" \
+    MALLOC_ARENA_MAX=2
 # exec form: java is PID 1 and gets SIGTERM, so the worker leaves Hypha cleanly.
-# Only /tmp has to be writable (JVM perf data, Vert.x file cache). The heap follows the container's
-# memory limit, and an OutOfMemoryError ends the process so that Kubernetes restarts it.
+# Only /tmp has to be writable (JVM perf data, Vert.x file cache). An OutOfMemoryError ends the
+# process so that Kubernetes restarts it.
 # The config file path (e.g. /etc/hypha-k8s-worker/config.yaml) is the first argument; without
 # one the defaults inside the jar apply.
-ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=/tmp", "-jar", "/app/app.jar"]
+ENTRYPOINT ["java", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=/tmp", "-jar", "/app/app.jar"]

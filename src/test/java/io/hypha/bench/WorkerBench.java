@@ -31,6 +31,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.hypha.k8sworker.kube.SessionMeta;
 import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
@@ -54,11 +55,35 @@ public final class WorkerBench {
     private final Vertx vertx = Vertx.vertx();
     private final StringBuilder report = new StringBuilder();
 
+    /** Phases --only can pick. */
+    private static final List<String> PHASES = List.of("latency", "throughput", "api", "footprint");
+    private static final Path JFR = Path.of("target/bench-worker.jfr");
+
+    private final Map<String, Stages> stages = new ConcurrentHashMap<>();
+    private final Map<String, String> jobBySession = new ConcurrentHashMap<>();
+
     public static void main(String[] args) throws Exception {
-        boolean quick = args.length > 0 && args[0].equals("--quick");
+        boolean quick = false;
+        boolean profile = false;
+        String only = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> quick = true;
+                case "--profile" -> profile = true;
+                case "--only" -> only = args[++i];
+                default -> throw new IllegalArgumentException("usage: [--quick] [--only " + String.join("|", PHASES) + "] [--profile]");
+            }
+        }
+        if (only != null && !PHASES.contains(only)) {
+            throw new IllegalArgumentException("--only takes one of " + PHASES);
+        }
         WorkerBench bench = new WorkerBench();
         try {
-            bench.run(quick);
+            bench.run(quick, only, profile);
+        } catch (Exception | Error e) {
+            // exit rather than leave the clients' threads holding the process (and the caller's lock)
+            e.printStackTrace();
+            System.exit(1);
         } finally {
             bench.vertx.close();
         }
@@ -66,52 +91,242 @@ public final class WorkerBench {
         System.exit(0);
     }
 
-    private void run(boolean quick) throws Exception {
+    private void run(boolean quick, String only, boolean profile) throws Exception {
         int latencyRuns = quick ? 10 : 60;
         int throughputSessions = quick ? 60 : 500;
         int trackedSessions = quick ? 100 : 1000;
 
         String ns = namespace("bench");
-        long t0 = System.nanoTime();
-        WorkerProcess worker = new WorkerProcess(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
+        Map<String, String> env = new HashMap<>(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", ns, "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
-                "HYPHA_SERVICE_ID", "bench-worker", "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600")).start();
+                "HYPHA_SERVICE_ID", "bench-worker", "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600"));
+        // the bench measures launching, not policy: its 50 callers share one workspace
+        env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", "0");
+        env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "0");
+        Map<String, String> image = imageJvmEnv();
+        env.putAll(image);
+        if (profile) {
+            Files.deleteIfExists(JFR);
+            env.put("JAVA_TOOL_OPTIONS", env.get("JAVA_TOOL_OPTIONS")
+                    + " -XX:StartFlightRecording=settings=profile,dumponexit=true,filename=" + JFR.toAbsolutePath());
+        }
+        report.append("Worker JVM: the image's `JAVA_TOOL_OPTIONS=").append(image.get("JAVA_TOOL_OPTIONS"))
+                .append("`, `MALLOC_ARENA_MAX=").append(image.get("MALLOC_ARENA_MAX")).append('`')
+                .append(profile ? ", with a JFR recording (`settings=profile`)" : "").append(".\n\n");
+        SharedIndexInformer<Job> jobWatch = kube.batch().v1().jobs().inNamespace(ns).inform(stageHandler(this::jobSeen), 0);
+        SharedIndexInformer<Pod> podWatch = kube.pods().inNamespace(ns).inform(stageHandler(this::podSeen), 0);
+        long t0 = System.nanoTime();
+        WorkerProcess worker = new WorkerProcess(env).start();
         double readySeconds = (System.nanoTime() - t0) / 1e9;
         HyphaClient caller = await(HyphaClient.connect(vertx, new ConnectOptions().setServerUrl(hypha.url())
                 .setToken(hypha.userToken()).setMethodTimeout(Duration.ofSeconds(120))));
         RemoteService svc = await(caller.getService(caller.workspace() + "/bench-worker"));
         try {
-            startLatency(svc, ns, latencyRuns);
-            throughput(svc, ns, throughputSessions);
-            apiLoad(svc, ns);
-            footprint(worker, ns, trackedSessions, readySeconds);
+            if (only == null || only.equals("latency")) {
+                startLatency(svc, ns, latencyRuns);
+            }
+            if (only == null || only.equals("throughput")) {
+                throughput(svc, ns, throughputSessions);
+            }
+            if (only == null || only.equals("api")) {
+                apiLoad(svc, ns);
+            }
+            if (only == null || only.equals("footprint")) {
+                jobWatch.close();
+                podWatch.close();
+                footprint(worker, ns, trackedSessions, readySeconds);
+            }
         } finally {
+            jobWatch.close();
+            podWatch.close();
             await(caller.disconnect());
             worker.close();
             kube.namespaces().withName(ns).delete();
         }
+        if (profile) {
+            profileReport();
+        }
+    }
+
+    /** The image's JVM environment, read from the Dockerfile so that the bench runs the worker as the image does. */
+    static Map<String, String> imageJvmEnv() throws IOException {
+        String dockerfile = Files.readString(HyphaTestServer.projectDir().resolve("Dockerfile")).replace("\\\n", " ");
+        Map<String, String> out = new HashMap<>();
+        for (String name : List.of("JAVA_TOOL_OPTIONS", "MALLOC_ARENA_MAX")) {
+            Matcher m = Pattern.compile(name + "=(\"[^\"]*\"|\\S+)").matcher(dockerfile);
+            if (!m.find()) {
+                throw new IllegalStateException("the Dockerfile sets no " + name);
+            }
+            out.put(name, m.group(1).replace("\"", ""));
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ stages
+
+    /** When the bench's own watches first saw each step of one Job, in nanos (0: not seen). */
+    private static final class Stages {
+        volatile long jobCreated;
+        volatile long podCreated;
+        volatile long podScheduled;
+        volatile long podRunning;
+    }
+
+    private <T> io.fabric8.kubernetes.client.informers.ResourceEventHandler<T> stageHandler(java.util.function.Consumer<T> seen) {
+        return new io.fabric8.kubernetes.client.informers.ResourceEventHandler<>() {
+            @Override
+            public void onAdd(T obj) {
+                seen.accept(obj);
+            }
+
+            @Override
+            public void onUpdate(T oldObj, T newObj) {
+                seen.accept(newObj);
+            }
+
+            @Override
+            public void onDelete(T obj, boolean deletedFinalStateUnknown) {
+            }
+        };
+    }
+
+    private void jobSeen(Job job) {
+        long now = System.nanoTime();
+        Stages s = stages.computeIfAbsent(job.getMetadata().getName(), k -> new Stages());
+        if (s.jobCreated == 0) {
+            s.jobCreated = now;
+        }
+        Map<String, String> a = job.getMetadata().getAnnotations();
+        if (a != null && a.get(SessionMeta.SESSION_ID) != null) {
+            jobBySession.put(a.get(SessionMeta.SESSION_ID), job.getMetadata().getName());
+        }
+    }
+
+    private void podSeen(Pod pod) {
+        long now = System.nanoTime();
+        String jobName = pod.getMetadata().getLabels() == null ? null : pod.getMetadata().getLabels().get("job-name");
+        if (jobName == null) {
+            return;
+        }
+        Stages s = stages.computeIfAbsent(jobName, k -> new Stages());
+        if (s.podCreated == 0) {
+            s.podCreated = now;
+        }
+        if (s.podScheduled == 0 && pod.getSpec().getNodeName() != null) {
+            s.podScheduled = now;
+        }
+        String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
+        if (s.podRunning == 0 && ("Running".equals(phase) || "Succeeded".equals(phase))) {
+            s.podRunning = now;
+        }
+    }
+
+    /** One start as its caller saw it: when it called, when it returned, which Job it was. */
+    private record Call(long calledAt, long returnedAt, String jobName) {
     }
 
     // ------------------------------------------------------------------ start latency
 
     private void startLatency(RemoteService svc, String ns, int runs) throws Exception {
         report.append("## Start latency: start() until the pod runs\n\n")
-                .append("| callers | path | starts | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
+                .append("| callers | path | starts | mean ms | p10 ms | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n");
+        StringBuilder breakdown = new StringBuilder("### Where the time goes (means, ms)\n\n")
+                .append("Seen by the bench's own watches on the namespace's Jobs and pods, the same events the worker's informers get.\n\n")
+                .append("| callers | path | call → Job created | → pod created | → pod scheduled | → pod Running (watch) | → caller returns | total |\n")
+                .append("|---|---|---|---|---|---|---|---|\n");
         for (int callers : new int[] {1, 50}) {
             int n = callers == 1 ? runs : Math.max(runs, 100);
-            List<Double> floor = timed(n, callers, i -> directStart(ns, "floor-" + callers + "-" + i));
-            List<Double> worker = timed(n, callers, i -> workerStart(svc));
-            row(callers, "fabric8 create + watch (floor)", floor);
-            row(callers, "worker start()", worker);
-            report.append(String.format(Locale.ROOT, "| %d | worker overhead over the floor | | %.1f | %.1f |%n",
-                    callers, pct(worker, 50) - pct(floor, 50), pct(worker, 99) - pct(floor, 99)));
+            awaitQuiet(ns);
+            List<Call> floor = calls(n, callers, i -> {
+                String name = "floor-" + callers + "-" + i;
+                directStart(ns, name);
+                return name;
+            });
+            awaitQuiet(ns);
+            List<Call> worker = calls(n, callers, i -> workerStart(svc));
+            List<Double> f = latencies(floor);
+            List<Double> w = latencies(worker);
+            row(callers, "fabric8 create + watch (floor)", f);
+            row(callers, "worker start()", w);
+            report.append(String.format(Locale.ROOT, "| %d | worker overhead over the floor | | %.1f | %.1f | %.1f | %.1f | %.1f |%n",
+                    callers, mean(w) - mean(f), pct(w, 10) - pct(f, 10), pct(w, 50) - pct(f, 50), pct(w, 90) - pct(f, 90), pct(w, 99) - pct(f, 99)));
+            breakdown.append(stageRow(callers, "floor", floor)).append(stageRow(callers, "worker", worker));
+            if (callers > 1) {
+                littlesLaw.append(String.format(Locale.ROOT,
+                        "- %d callers: floor %.1f starts/s over the phase, so by Little's law a mean latency of %d / %.1f = %.2f s (measured %.2f s); worker %.1f starts/s, %.2f s expected (measured %.2f s).%n",
+                        callers, rate(floor), callers, rate(floor), callers / rate(floor), mean(f) / 1000, rate(worker), callers / rate(worker), mean(w) / 1000));
+            }
             cleanJobs(ns);
         }
-        report.append('\n');
+        report.append('\n').append(breakdown).append('\n');
+        if (!littlesLaw.isEmpty()) {
+            report.append(littlesLaw).append('\n');
+        }
+    }
+
+    private final StringBuilder littlesLaw = new StringBuilder();
+
+    /** Completed starts per second over the span from the first call to the last return. */
+    private static double rate(List<Call> calls) {
+        long first = calls.stream().mapToLong(Call::calledAt).min().orElse(0);
+        long last = calls.stream().mapToLong(Call::returnedAt).max().orElse(1);
+        return calls.size() / ((last - first) / 1e9);
+    }
+
+    private static List<Double> latencies(List<Call> calls) {
+        return calls.stream().map(c -> (c.returnedAt() - c.calledAt()) / 1e6).toList();
+    }
+
+    private String stageRow(int callers, String path, List<Call> calls) {
+        double[] sum = new double[5];
+        int n = 0;
+        for (Call c : calls) {
+            Stages s = c.jobName() == null ? null : stages.get(c.jobName());
+            if (s == null || s.jobCreated == 0 || s.podCreated == 0 || s.podScheduled == 0 || s.podRunning == 0) {
+                continue;
+            }
+            n++;
+            sum[0] += (s.jobCreated - c.calledAt()) / 1e6;
+            sum[1] += (s.podCreated - s.jobCreated) / 1e6;
+            sum[2] += (s.podScheduled - s.podCreated) / 1e6;
+            sum[3] += (s.podRunning - s.podScheduled) / 1e6;
+            sum[4] += (c.returnedAt() - s.podRunning) / 1e6;
+        }
+        if (n == 0) {
+            return String.format(Locale.ROOT, "| %d | %s | (no stages seen) | | | | | |%n", callers, path);
+        }
+        double total = 0;
+        StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %d | %s (%d) ", callers, path, n));
+        for (double v : sum) {
+            row.append(String.format(Locale.ROOT, "| %.1f ", v / n));
+            total += v / n;
+        }
+        return row.append(String.format(Locale.ROOT, "| %.1f |%n", total)).toString();
     }
 
     private void row(int callers, String path, List<Double> ms) {
-        report.append(String.format(Locale.ROOT, "| %d | %s | %d | %.1f | %.1f |%n", callers, path, ms.size(), pct(ms, 50), pct(ms, 99)));
+        report.append(String.format(Locale.ROOT, "| %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |%n", callers, path, ms.size(),
+                mean(ms), pct(ms, 10), pct(ms, 50), pct(ms, 90), pct(ms, 99)));
+    }
+
+    private static double mean(List<Double> values) {
+        return values.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+    }
+
+    private interface NamedStart {
+        String run(int index) throws Exception;
+    }
+
+    /** Runs n starts with the given number in flight; each one's call and return time and its Job. */
+    private List<Call> calls(int n, int concurrency, NamedStart start) throws Exception {
+        List<Call> out = Collections.synchronizedList(new ArrayList<>());
+        timed(n, concurrency, i -> {
+            long t = System.nanoTime();
+            String ref = start.run(i);
+            long done = System.nanoTime();
+            out.add(new Call(t, done, ref == null ? null : jobBySession.getOrDefault(ref, ref)));
+        });
+        return new ArrayList<>(out);
     }
 
     private interface Start {
@@ -140,8 +355,16 @@ public final class WorkerBench {
         return out;
     }
 
-    private void workerStart(RemoteService svc) {
-        await(svc.call("start", Map.of("manifest", Map.of("image", "python:3.11", "command", List.of("true")))));
+    /** A worker start; its session id. */
+    private String workerStart(RemoteService svc) {
+        Object r = await(svc.call("start", Map.of("manifest", Map.of("image", "python:3.11", "command", List.of("true")))));
+        if (r instanceof io.vertx.core.json.JsonObject j) {
+            return j.getString("session_id");
+        }
+        if (r instanceof Map<?, ?> m && m.get("session_id") != null) {
+            return m.get("session_id").toString();
+        }
+        return r instanceof String id ? id : null;
     }
 
     /** The floor: what the cluster itself takes, creating the same kind of Job and watching its pod. */
@@ -177,10 +400,12 @@ public final class WorkerBench {
     // ------------------------------------------------------------------ throughput
 
     private void throughput(RemoteService svc, String ns, int sessions) throws Exception {
+        awaitQuiet(ns);
         long t = System.nanoTime();
         timed(sessions, 50, i -> directStart(ns, "tp-" + i));
         double floorSeconds = (System.nanoTime() - t) / 1e9;
         cleanJobs(ns);
+        awaitQuiet(ns);
         t = System.nanoTime();
         timed(sessions, 50, i -> workerStart(svc));
         double workerSeconds = (System.nanoTime() - t) / 1e9;
@@ -197,13 +422,14 @@ public final class WorkerBench {
     private void apiLoad(RemoteService svc, String ns) throws Exception {
         int n = 20;
         String slowImage = "python:slow";
+        awaitQuiet(ns);
         Map<String, Double> before = requestCounts();
         timed(n, n, i -> await(svc.call("start", Map.of("manifest", Map.of("image", slowImage)))));
         List<String> sessions = sessionIds(ns);
         for (String s : sessions) {
             await(svc.call("stop", s));
         }
-        awaitNoJobs(ns);
+        awaitQuiet(ns);
         Map<String, Double> worker = delta(before, requestCounts());
 
         before = requestCounts();
@@ -212,7 +438,7 @@ public final class WorkerBench {
             kube.batch().v1().jobs().inNamespace(ns).withName("poll-" + i).withPropagationPolicy(
                     io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND).delete();
         }
-        awaitNoJobs(ns);
+        awaitQuiet(ns);
         Map<String, Double> polling = delta(before, requestCounts());
 
         report.append("## API load: requests per session (start, run, stop)\n\n")
@@ -317,7 +543,7 @@ public final class WorkerBench {
 
     private void footprint(WorkerProcess worker, String ns, int tracked, double readySeconds) throws Exception {
         cleanJobs(ns);
-        Thread.sleep(5000);
+        awaitQuiet(ns);
         long pid = worker.pid();
         double[] idle = sample(pid);
         // sessions as the worker sees them: Jobs with its labels, made directly so that the worker only tracks them
@@ -388,11 +614,73 @@ public final class WorkerBench {
         awaitNoJobs(ns);
     }
 
+    /**
+     * Waits until the previous phase is over for the control plane: no Job or pod left in the
+     * namespace and the API server's request counters unchanged for 3 s (at most 30 s), so that
+     * one phase does not load the next.
+     */
+    private void awaitQuiet(String ns) throws Exception {
+        awaitNoJobs(ns);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        double last = -1;
+        int stable = 0;
+        while (stable < 3 && System.nanoTime() < deadline) {
+            double total = requestCounts().values().stream().mapToDouble(Double::doubleValue).sum();
+            stable = total == last ? stable + 1 : 0;
+            last = total;
+            Thread.sleep(1000);
+        }
+    }
+
     private void awaitNoJobs(String ns) throws InterruptedException {
         for (int i = 0; i < 300 && (!kube.batch().v1().jobs().inNamespace(ns).list().getItems().isEmpty()
                 || !kube.pods().inNamespace(ns).list().getItems().isEmpty()); i++) {
             Thread.sleep(500);
         }
+    }
+
+    /** Where the worker's CPU samples fall: its own code, the libraries, the JDK. */
+    private void profileReport() throws IOException {
+        Map<String, Integer> topByArea = new HashMap<>();
+        Map<String, Integer> topMethods = new HashMap<>();
+        int total = 0;
+        int inOwnStack = 0;
+        for (jdk.jfr.consumer.RecordedEvent e : jdk.jfr.consumer.RecordingFile.readAllEvents(JFR)) {
+            if (!e.getEventType().getName().equals("jdk.ExecutionSample") || e.getStackTrace() == null
+                    || e.getStackTrace().getFrames().isEmpty()) {
+                continue;
+            }
+            total++;
+            List<jdk.jfr.consumer.RecordedFrame> frames = e.getStackTrace().getFrames();
+            if (frames.stream().anyMatch(f -> f.getMethod().getType().getName().startsWith("io.hypha."))) {
+                inOwnStack++;
+            }
+            jdk.jfr.consumer.RecordedFrame top = frames.get(0);
+            String cls = top.getMethod().getType().getName();
+            topByArea.merge(area(cls), 1, Integer::sum);
+            topMethods.merge(cls + "." + top.getMethod().getName(), 1, Integer::sum);
+        }
+        int all = Math.max(1, total);
+        report.append("## Worker profile (JFR, the phases of this run)\n\n").append(total).append(" CPU samples; ")
+                .append(String.format(Locale.ROOT, "%.1f %%", 100.0 * inOwnStack / all))
+                .append(" have the worker's own code (`io.hypha.*`) anywhere on the stack.\n\n")
+                .append("| top frame in | samples | share |\n|---|---|---|\n");
+        topByArea.entrySet().stream().sorted(Map.Entry.<String, Integer>comparingByValue().reversed()).forEach(en ->
+                report.append(String.format(Locale.ROOT, "| %s | %d | %.1f %% |%n", en.getKey(), en.getValue(), 100.0 * en.getValue() / all)));
+        report.append("\n| hottest methods (top frame) | samples |\n|---|---|\n");
+        topMethods.entrySet().stream().sorted(Map.Entry.<String, Integer>comparingByValue().reversed()).limit(12).forEach(en ->
+                report.append(String.format(Locale.ROOT, "| `%s` | %d |%n", en.getKey(), en.getValue())));
+        report.append("\nRecording: `").append(JFR).append("` (`jfr print --events jdk.ExecutionSample` or JDK Mission Control).\n\n");
+    }
+
+    private static String area(String cls) {
+        for (String prefix : List.of("io.hypha.rpc.", "io.hypha.k8sworker.", "io.fabric8.", "io.vertx.", "io.netty.",
+                "tools.jackson.", "com.fasterxml.", "org.msgpack.", "okhttp3.", "sun.security.", "sun.nio.", "java.", "jdk.", "sun.")) {
+            if (cls.startsWith(prefix)) {
+                return prefix + "*";
+            }
+        }
+        return "other";
     }
 
     private static double pct(List<Double> values, int p) {

@@ -43,8 +43,12 @@ public final class WorkerProcess implements AutoCloseable {
     /** Starts the worker and waits until {@code /health/ready} says UP. */
     public WorkerProcess start() {
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-cp", classpath, "io.hypha.k8sworker.Main"));
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        // JAVA_TOOL_OPTIONS in the environment (the image's JVM options) sets the heap instead
+        if (!env.containsKey("JAVA_TOOL_OPTIONS")) {
+            cmd.add("-Xmx256m");
+        }
+        cmd.addAll(List.of("-cp", classpath, "io.hypha.k8sworker.Main"));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().putAll(env);
         try {

@@ -9,6 +9,7 @@ import java.util.function.Supplier;
 
 import io.fabric8.kubernetes.api.model.DeletionPropagation;
 import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -17,10 +18,13 @@ import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.Informable;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.fabric8.kubernetes.client.informers.cache.BasicItemStore;
+import io.fabric8.kubernetes.client.informers.cache.Cache;
 
 /**
  * Every Kubernetes call of the worker. fabric8's calls block, so each one runs on a dedicated pool
@@ -162,16 +166,34 @@ public final class KubeOps {
 
     /** Starts watching our Jobs; blocks for the initial list, so it runs on the pool. */
     public CompletionStage<SharedIndexInformer<Job>> informJobs(Map<String, String> labels, ResourceEventHandler<Job> handler) {
-        return async(() -> client.batch().v1().jobs().inNamespace(namespace).withLabels(labels).inform(handler, 0));
+        return async(() -> lean(client.batch().v1().jobs().inNamespace(namespace).withLabels(labels), handler));
     }
 
     public CompletionStage<SharedIndexInformer<Pod>> informPods(Map<String, String> labels, ResourceEventHandler<Pod> handler) {
-        return async(() -> client.pods().inNamespace(namespace).withLabels(labels).inform(handler, 0));
+        return async(() -> lean(client.pods().inNamespace(namespace).withLabels(labels), handler));
     }
 
     /** Starts watching Warning events of the namespace (events cannot be label-selected; warnings are few). */
     public CompletionStage<SharedIndexInformer<Event>> informWarnings(ResourceEventHandler<Event> handler) {
-        return async(() -> client.v1().events().inNamespace(namespace).withField("type", "Warning").inform(handler, 0));
+        return async(() -> lean(client.v1().events().inNamespace(namespace).withField("type", "Warning"), handler));
+    }
+
+    /**
+     * Informs like {@code inform(handler, 0)} (blocks for the initial list), but the cache drops
+     * metadata.managedFields: the worker never reads them and they are a large share of every
+     * object it tracks.
+     */
+    private static <T extends HasMetadata> SharedIndexInformer<T> lean(Informable<T> source, ResourceEventHandler<? super T> handler) {
+        SharedIndexInformer<T> informer = source.runnableInformer(0);
+        informer.itemStore(new BasicItemStore<T>(Cache::metaNamespaceKeyFunc) {
+            @Override
+            public T put(String key, T obj) {
+                obj.getMetadata().setManagedFields(null);
+                return super.put(key, obj);
+            }
+        });
+        informer.addEventHandler(handler);
+        return informer.run();
     }
 
     /** Whether the API server answers. */

@@ -62,6 +62,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private final WorkerConfig config;
     private final KubeOps kube;
     private final Map<String, Job> jobsByName = new HashMap<>();
+    /** Session id to Job name, so that looking a session up does not scan every Job. */
+    private final Map<String, String> jobNameBySession = new HashMap<>();
     private final Map<String, Map<String, Pod>> podsBySessionKey = new HashMap<>();
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
     /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
@@ -195,6 +197,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         }
         String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
         if (sessionId != null) {
+            jobNameBySession.put(sessionId, job.getMetadata().getName());
             admitted.remove(sessionId);
         }
         sessionChanged(sessionId);
@@ -204,6 +207,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         jobsByName.remove(job.getMetadata().getName());
         suspendedSince.remove(job.getMetadata().getName());
         String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
+        if (sessionId != null) {
+            jobNameBySession.remove(sessionId, job.getMetadata().getName());
+        }
         List<Waiter> pending = sessionId == null ? null : waiters.remove(sessionId);
         if (pending != null) {
             pending.forEach(w -> w.fail(new WorkerException(ErrorCode.START_FAILED, "the session was stopped while it started")));
@@ -254,13 +260,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         if (sessionId == null) {
             return Optional.empty();
         }
-        for (Job job : jobsByName.values()) {
-            Map<String, String> a = job.getMetadata().getAnnotations();
-            if (a != null && sessionId.equals(a.get(SessionMeta.SESSION_ID))) {
-                return Optional.of(viewOf(job));
-            }
-        }
-        return Optional.empty();
+        String name = jobNameBySession.get(sessionId);
+        Job job = name == null ? null : jobsByName.get(name);
+        return job == null ? Optional.empty() : Optional.of(viewOf(job));
     }
 
     private SessionView viewOf(Job job) {
