@@ -272,6 +272,11 @@ class WorkerAcceptanceTest {
                             out[name] = "allowed"
                         except Exception as e:
                             out[name] = str(e)
+                    try:
+                        await w.start({"manifest": {"image": "busybox:1.36"}, "server_url": "http://evil.example"})
+                        out["server_url"] = "allowed"
+                    except Exception as e:
+                        out["server_url"] = str(e)
                     own = await w.start({"manifest": {"image": "busybox:1.36"}})
                     out["own"] = [s["session_id"] for s in await w.list_sessions()] == [own]
                     await w.stop(own)
@@ -281,6 +286,8 @@ class WorkerAcceptanceTest {
             assertThat(out.getString("logs")).contains("unknown session");
             assertThat(out.getString("info")).contains("unknown session");
             assertThat(out.getString("shutdown")).contains("only for admins");
+            // session pods may carry the operator's credentials: only admins choose where they connect
+            assertThat(out.getString("server_url")).contains("config.server_url: only admins may send sessions to another Hypha server");
             assertThat(out.getBoolean("own")).isTrue();
         }
         // the stranger's stop changed nothing
@@ -338,7 +345,13 @@ class WorkerAcceptanceTest {
                 List.of("{'image': 'x:1', 'service_account': 'default'}", "manifest.service_account: 'default' is not an allowed service account"),
                 List.of("{'image': 'x:1', 'secret_env': {'K': {'secret': 'hypha-secrets', 'key': 'HYPHA_AGENTS_TOKEN'}}}",
                         "manifest.secret_env.K.secret: 'hypha-secrets' is not an allowed secret"),
-                List.of("{'type': 'claude-agent', 'secret_name': 'hypha-secrets'}", "manifest.secret_name: 'hypha-secrets' is not an allowed secret")));
+                List.of("{'type': 'claude-agent', 'secret_name': 'hypha-secrets'}", "manifest.secret_name: 'hypha-secrets' is not an allowed secret"),
+                List.of("{'image': 'x:1', 'resources': {'limits': {'cpu': '0'}}}", "manifest.resources.limits.cpu must be more than 0"),
+                List.of("{'image': 'x:1', 'resources': {'limits': {'nvidia.com/gpu.shared': 1}}}",
+                        "manifest.resources.limits.nvidia.com/gpu.shared: jobs here may ask for cpu, memory and <vendor>/gpu only"),
+                List.of("{'type': 'claude-agent', 'env': {'ANTHROPIC_BASE_URL': 'http://evil.example'}}",
+                        "manifest.env.ANTHROPIC_BASE_URL: claude-agent runs the operator's image with the operator's secrets"),
+                List.of("{'type': 'conda-worker', 'token_key': 'ADMIN_TOKEN'}", "manifest.token_key: only 'HYPHA_AGENTS_TOKEN' may be read")));
         JsonArray results = (JsonArray) py.exec("""
                 cases = %s
                 out = []

@@ -38,6 +38,8 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -139,12 +141,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 return;
             }
             connect(attempt).onFailure(err -> {
+                // a refusal after the worker once ran (a rotated token, a server still loading the
+                // workspace) may yet be fixed from outside: keep trying, not ready, rather than idle
+                // unregistered until someone restarts the pod
                 if (err instanceof HyphaException.Refused || err instanceof IllegalStateException) {
-                    LOG.error("giving up on Hypha: {}", err.getMessage());
+                    LOG.error("Hypha refused the worker: {}; trying again", err.getMessage());
                 } else {
                     LOG.warn("still cannot reach Hypha: {}", err.getMessage());
-                    retry(attempt + 1);
                 }
+                retry(attempt + 1);
             });
         });
     }
@@ -273,11 +278,18 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if (token != null && !(token instanceof String)) {
             throw WorkerException.invalid("config.token must be a string");
         }
+        String serverUrl = optionalString(cfg, "server_url");
+        if (serverUrl == null) {
+            serverUrl = config.hypha().serverUrlForJobs();
+        } else if (!admin && !serverUrl.equals(config.hypha().serverUrlForJobs()) && !serverUrl.equals(config.hypha().serverUrl())) {
+            // session pods may get the operator's credentials, which must only ever go to the operator's server
+            throw new WorkerException(ErrorCode.FORBIDDEN, "config.server_url: only admins may send sessions to another Hypha server than "
+                    + config.hypha().serverUrlForJobs());
+        }
         Object callback = cfg.get("progress_callback");
         RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
-                clientId, Objects.requireNonNullElse(optionalString(cfg, "server_url"), config.hypha().serverUrlForJobs()),
-                (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest);
+                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest);
         return startSession(request, type, progress);
     }
 
@@ -291,8 +303,14 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_ADMIT)))
                 .compose(admitted -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
                                 new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_LAUNCH).setSendTimeout(60_000))
-                        .onFailure(err -> vertx.eventBus().send(Addresses.SESSIONS, admission.toJson(),
-                                new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_RELEASE))))
+                        .onFailure(err -> {
+                            // a launch that timed out may still create its Job: its place is held until the
+                            // informer shows the Job or the admission expires
+                            if (!(err instanceof ReplyException re && re.failureType() == ReplyFailure.TIMEOUT)) {
+                                vertx.eventBus().send(Addresses.SESSIONS, admission.toJson(),
+                                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_RELEASE));
+                            }
+                        }))
                 .compose(reply -> {
                     Launched l = Launched.fromJson(reply.body());
                     report(progress, new JsonObject().put("type", "info").put("message", "Job " + l.jobName() + " created"));

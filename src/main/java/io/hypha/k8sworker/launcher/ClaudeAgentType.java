@@ -33,6 +33,7 @@ final class ClaudeAgentType extends ManifestJobType {
         CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"), false,
                 Map.of("cpu", settings.getString("cpuRequest", "500m"), "memory", settings.getString("memoryRequest", "512Mi")),
                 Map.of("cpu", settings.getString("cpuLimit", "2"), "memory", settings.getString("memoryLimit", "2Gi")));
+        CommonFields.refuseRedirectingEnv(out, NAME);
     }
 
     @Override

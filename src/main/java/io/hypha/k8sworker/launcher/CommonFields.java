@@ -3,6 +3,7 @@ package io.hypha.k8sworker.launcher;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -12,6 +13,7 @@ import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
 import io.fabric8.kubernetes.api.model.Toleration;
 import io.fabric8.kubernetes.api.model.TolerationBuilder;
+import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 
@@ -21,6 +23,15 @@ final class CommonFields {
     /** Variables the worker injects; a manifest may not override them. */
     static final Set<String> RESERVED_ENV = Set.of("HYPHA_SERVER_URL", "HYPHA_WORKSPACE", "HYPHA_CLIENT_ID", "HYPHA_APP_ID",
             "HYPHA_SESSION_ID", "HYPHA_TOKEN");
+    /**
+     * Variables that would send an operator-image job's traffic elsewhere or load other code into it
+     * (so its secrets could leave with it): refused in the env of the types that run the operator's
+     * image with the operator's secrets. Compared ignoring case.
+     */
+    private static final Set<String> REDIRECTING_ENV = Set.of("NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "LD_PRELOAD",
+            "LD_LIBRARY_PATH", "LD_AUDIT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "BASH_ENV", "ENV");
+    private static final List<String> REDIRECTING_PREFIXES = List.of("ANTHROPIC_", "DENO_", "PYTHON", "CONDA_", "MAMBA_");
+
     static final Set<String> TOLERATION_KEYS = Set.of("key", "operator", "value", "effect", "tolerationSeconds");
 
     private CommonFields() {
@@ -44,6 +55,19 @@ final class CommonFields {
         out.put("wait_for_service", wait);
         out.put("service_id", serviceId);
         out.put("service_timeout", m.integer("service_timeout", 120, 1, 3600));
+    }
+
+    /** Refuses {@link #REDIRECTING_ENV}, the {@link #REDIRECTING_PREFIXES} and any {@code *_PROXY} in {@code manifest.env}. */
+    @SuppressWarnings("unchecked")
+    static void refuseRedirectingEnv(Map<String, Object> compiled, String jobType) {
+        for (String name : ((Map<String, String>) compiled.get("env")).keySet()) {
+            String upper = name.toUpperCase(Locale.ROOT);
+            if (REDIRECTING_ENV.contains(upper) || upper.endsWith("_PROXY") || REDIRECTING_PREFIXES.stream().anyMatch(upper::startsWith)) {
+                throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.env." + name + ": " + jobType
+                        + " runs the operator's image with the operator's secrets, so its env may not set proxies, "
+                        + String.join("*, ", REDIRECTING_PREFIXES) + "*, or variables that load code or certificates");
+            }
+        }
     }
 
     @SuppressWarnings("unchecked")

@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.Set;
 
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 
@@ -28,9 +30,17 @@ final class CondaWorkerType extends ManifestJobType {
         String tokenSecret = m.dnsName("token_secret", typeSecret);
         policy.checkSecret("token_secret", tokenSecret, typeSecret);
         out.put("token_secret", tokenSecret);
-        out.put("token_key", m.string("token_key", settings.getString("tokenKey", "HYPHA_AGENTS_TOKEN")));
+        String typeKey = settings.getString("tokenKey", "HYPHA_AGENTS_TOKEN");
+        String tokenKey = m.secretKey("token_key", typeKey);
+        if (tokenSecret.equals(typeSecret) && !tokenKey.equals(typeKey)) {
+            // the type's Secret may hold other credentials than the one it is configured to hand out
+            throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.token_key: only '" + typeKey + "' may be read from "
+                    + typeSecret + "; another key needs a token_secret from policy.allowedSecretNames");
+        }
+        out.put("token_key", tokenKey);
         out.put("verbose", m.bool("verbose", false));
         CommonFields.read(m, config, policy, out, RESERVED, "conda-worker", false, Map.of(), Map.of());
+        CommonFields.refuseRedirectingEnv(out, NAME);
     }
 
     @Override

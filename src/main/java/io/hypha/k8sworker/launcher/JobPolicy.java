@@ -4,6 +4,7 @@ import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -73,6 +74,8 @@ final class JobPolicy {
                                                Map<String, String> typeLimits) {
         Map<String, String> requests = new LinkedHashMap<>(asked.getOrDefault("requests", Map.of()));
         Map<String, String> limits = new LinkedHashMap<>(asked.getOrDefault("limits", Map.of()));
+        checkAsked("requests", requests);
+        checkAsked("limits", limits);
         for (String name : SIZED) {
             String defRequest = typeRequests.getOrDefault(name, policy.defaultRequests().get(name));
             String defLimit = typeLimits.getOrDefault(name, policy.defaultLimits().get(name));
@@ -108,6 +111,28 @@ final class JobPolicy {
         return out;
     }
 
+    /**
+     * Only cpu, memory and GPUs, which the policy bounds: any other resource (shared or partitioned
+     * GPUs, TPUs, hugepages, ...) would escape its limits. Nothing negative, and no zero limit, which
+     * Kubernetes would not read as "none at all".
+     */
+    private static void checkAsked(String kind, Map<String, String> quantities) {
+        quantities.forEach((name, value) -> {
+            String field = "manifest.resources." + kind + "." + name;
+            if (!SIZED.contains(name) && !isGpu(name)) {
+                throw forbidden(field + ": jobs here may ask for cpu, memory and <vendor>/gpu only");
+            }
+            int sign = amount(value).signum();
+            if (sign < 0 || sign == 0 && kind.equals("limits")) {
+                throw WorkerException.invalid(field + (kind.equals("limits") ? " must be more than 0" : " must not be negative") + ", got " + value);
+            }
+        });
+    }
+
+    private static boolean isGpu(String name) {
+        return name.endsWith("/gpu");
+    }
+
     private static void checkMaximum(Map<String, String> requests, Map<String, String> limits, String name, String max,
                                      String setting) {
         BigDecimal most = amount(max);
@@ -125,7 +150,7 @@ final class JobPolicy {
         BigDecimal total = BigDecimal.ZERO;
         List<String> fields = new ArrayList<>();
         for (String name : union(requests.keySet(), limits.keySet())) {
-            if (!name.endsWith("/gpu")) {
+            if (!isGpu(name)) {
                 continue;
             }
             BigDecimal most = BigDecimal.ZERO;
@@ -195,11 +220,15 @@ final class JobPolicy {
         }
         int slash = ref.indexOf('/');
         String first = slash < 0 ? "" : ref.substring(0, slash);
-        boolean hasRegistry = slash >= 0 && (first.contains(".") || first.contains(":") || first.equals("localhost"));
+        // Docker's rule: a first component is a registry if it has '.' or ':', is localhost, or has an upper-case letter
+        boolean hasRegistry = slash >= 0 && (first.contains(".") || first.contains(":") || first.equals("localhost")
+                || !first.equals(first.toLowerCase(Locale.ROOT)));
         if (!hasRegistry) {
-            ref = "docker.io/" + (slash < 0 ? "library/" : "") + ref;
-        } else if ((first.equals("docker.io") || first.equals("index.docker.io")) && ref.indexOf('/', slash + 1) < 0) {
-            ref = "docker.io/library/" + ref.substring(slash + 1);
+            return "docker.io/" + (slash < 0 ? "library/" : "") + ref;
+        }
+        if (first.equals("docker.io") || first.equals("index.docker.io")) {
+            String path = ref.substring(slash + 1);
+            return "docker.io/" + (path.contains("/") ? "" : "library/") + path;
         }
         return ref;
     }

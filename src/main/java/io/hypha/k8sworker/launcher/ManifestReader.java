@@ -31,6 +31,7 @@ final class ManifestReader {
 
     private static final Pattern QUANTITY = Pattern.compile("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
     private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
+    private static final Pattern SECRET_KEY = Pattern.compile("[-._a-zA-Z0-9]+");
     private static final Pattern IMAGE = Pattern.compile("[a-zA-Z0-9][a-zA-Z0-9._\\-/:@]*");
     private static final Pattern LABEL_KEY = Pattern.compile("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
     private static final Pattern LABEL_VALUE = Pattern.compile("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
@@ -133,6 +134,16 @@ final class ManifestReader {
             throw WorkerException.invalid("manifest." + field + " must be a lower-case DNS name, got '" + shown(name) + "'");
         }
         return name;
+    }
+
+    /** A key of a Secret's data. */
+    String secretKey(String field, String def) {
+        String key = string(field, def);
+        if (key != null && (key.isEmpty() || key.length() > 253 || !SECRET_KEY.matcher(key).matches())) {
+            throw WorkerException.invalid("manifest." + field + " must be a key of a Secret (letters, digits, '-', '_' and '.'), got '"
+                    + shown(key) + "'");
+        }
+        return key;
     }
 
     boolean bool(String field, boolean def) {

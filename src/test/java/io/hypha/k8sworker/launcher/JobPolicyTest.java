@@ -41,6 +41,10 @@ class JobPolicyTest {
         assertThat(JobPolicy.repository("ghcr.io/org/team/app@sha256:abc")).isEqualTo("ghcr.io/org/team/app");
         assertThat(JobPolicy.repository("localhost:5000/app:1")).isEqualTo("localhost:5000/app");
         assertThat(JobPolicy.repository("docker.io/busybox")).isEqualTo("docker.io/library/busybox");
+        // an upper-case first component is a registry to Docker, not a Docker Hub user
+        assertThat(JobPolicy.repository("Evil/app:1")).isEqualTo("Evil/app");
+        assertThat(JobPolicy.repository("index.docker.io/org/app")).isEqualTo("docker.io/org/app");
+        assertThat(JobPolicy.repository("index.docker.io/python")).isEqualTo("docker.io/library/python");
         assertThat(JobPolicy.globToRegex("ghcr.io/org/*").matcher("ghcr.io/org/app").matches()).isTrue();
         assertThat(JobPolicy.globToRegex("ghcr.io/org/*").matcher("ghcr.io/org/team/app").matches()).isFalse();
         assertThat(JobPolicy.globToRegex("ghcr.io/org/**").matcher("ghcr.io/org/team/app").matches()).isTrue();
@@ -56,6 +60,9 @@ class JobPolicyTest {
                 .hasMessageStartingWith("manifest.image: evil.example/python is not an allowed image")
                 .hasMessageContaining("policy.allowedImages");
         assertThat(refusal(() -> compile(type, Map.of("image", "busybox")))).isEqualTo(ErrorCode.FORBIDDEN);
+        K8sJobType hubUsers = new K8sJobType(config(Map.of("HYPHA_K8S_WORKER_POLICY_ALLOWED_IMAGES", "docker.io/*/*")));
+        assertThat(compile(hubUsers, Map.of("image", "org/app"))).containsEntry("image", "org/app");
+        assertThat(refusal(() -> compile(hubUsers, Map.of("image", "Evil/app")))).isEqualTo(ErrorCode.FORBIDDEN);
     }
 
     @Test
@@ -102,6 +109,59 @@ class JobPolicyTest {
         assertThat(compile(gpus, oneGpu)).containsKey("resources");
         assertThatThrownBy(() -> compile(gpus, Map.of("image", "python:3.11", "resources", Map.of("limits", Map.of("nvidia.com/gpu", "500m")))))
                 .hasMessageContaining("must be a whole number of GPUs");
+    }
+
+    @Test
+    void onlyCpuMemoryAndGpusMayBeAskedForAndNoLimitMayBeZeroOrBelow() {
+        K8sJobType type = new K8sJobType(config(Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_GPUS", "1")));
+        for (String unbounded : List.of("nvidia.com/gpu.shared", "nvidia.com/mig-1g.5gb", "gpu.intel.com/i915", "google.com/tpu",
+                "ephemeral-storage", "hugepages-2Mi")) {
+            assertThatThrownBy(() -> compile(type, Map.of("image", "python:3.11", "resources", Map.of("limits", Map.of(unbounded, "1")))))
+                    .hasMessage("manifest.resources.limits." + unbounded + ": jobs here may ask for cpu, memory and <vendor>/gpu only")
+                    .extracting(e -> ((WorkerException) e).code()).isEqualTo(ErrorCode.FORBIDDEN);
+        }
+        // a limit of 0 would leave the container unbounded rather than stopped
+        assertThatThrownBy(() -> compile(type, Map.of("image", "python:3.11", "resources", Map.of("limits", Map.of("cpu", "0")))))
+                .hasMessage("manifest.resources.limits.cpu must be more than 0, got 0");
+        assertThatThrownBy(() -> compile(type, Map.of("image", "python:3.11", "resources", Map.of("limits", Map.of("memory", 0)))))
+                .hasMessage("manifest.resources.limits.memory must be more than 0, got 0");
+        assertThatThrownBy(() -> compile(type, Map.of("image", "python:3.11", "resources", Map.of("requests", Map.of("memory", "-1Gi")))))
+                .hasMessage("manifest.resources.requests.memory must not be negative, got -1Gi");
+        assertThat(compile(type, Map.of("image", "python:3.11", "resources", Map.of("requests", Map.of("cpu", "0"))))).containsKey("resources");
+    }
+
+    @Test
+    void agentTypesRefuseEnvThatRedirectsTheirTrafficOrLoadsCode() {
+        WorkerConfig c = config(Map.of());
+        ClaudeAgentType agent = new ClaudeAgentType(c);
+        CondaWorkerType conda = new CondaWorkerType(c);
+        for (String name : List.of("ANTHROPIC_BASE_URL", "anthropic_base_url", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NODE_OPTIONS",
+                "DENO_CERT", "LD_PRELOAD")) {
+            assertThatThrownBy(() -> compile(agent, Map.of("type", "claude-agent", "env", Map.of(name, "x"))))
+                    .hasMessageStartingWith("manifest.env." + name + ": claude-agent runs the operator's image")
+                    .extracting(e -> ((WorkerException) e).code()).isEqualTo(ErrorCode.FORBIDDEN);
+        }
+        for (String name : List.of("PYTHONSTARTUP", "PYTHONPATH", "HTTP_PROXY", "CONDA_PKGS_DIRS", "SSL_CERT_FILE")) {
+            assertThatThrownBy(() -> compile(conda, Map.of("type", "conda-worker", "env", Map.of(name, "x"))))
+                    .hasMessageStartingWith("manifest.env." + name + ": conda-worker runs the operator's image");
+        }
+        assertThat(compile(agent, Map.of("type", "claude-agent", "env", Map.of("LOG_LEVEL", "debug")))).containsKey("env");
+        // a k8s-job runs the caller's own image and gets no operator secret: its env is the caller's business
+        assertThat(compile(new K8sJobType(c), Map.of("image", "python:3.11", "env", Map.of("HTTPS_PROXY", "http://p:3128"))))
+                .containsKey("env");
+    }
+
+    @Test
+    void condaWorkersReadOnlyTheConfiguredKeyOfTheirOwnTokenSecret() {
+        CondaWorkerType conda = new CondaWorkerType(config(Map.of("HYPHA_K8S_WORKER_POLICY_ALLOWED_SECRET_NAMES", "team-token")));
+        assertThat(compile(conda, Map.of("type", "conda-worker"))).containsEntry("token_key", "HYPHA_AGENTS_TOKEN");
+        assertThatThrownBy(() -> compile(conda, Map.of("type", "conda-worker", "token_key", "ADMIN_TOKEN")))
+                .hasMessageStartingWith("manifest.token_key: only 'HYPHA_AGENTS_TOKEN' may be read from hypha-secrets")
+                .extracting(e -> ((WorkerException) e).code()).isEqualTo(ErrorCode.FORBIDDEN);
+        assertThat(compile(conda, Map.of("type", "conda-worker", "token_secret", "team-token", "token_key", "TOKEN")))
+                .containsEntry("token_key", "TOKEN");
+        assertThatThrownBy(() -> compile(conda, Map.of("type", "conda-worker", "token_secret", "team-token", "token_key", "a/b")))
+                .hasMessageStartingWith("manifest.token_key must be a key of a Secret");
     }
 
     @Test

@@ -60,6 +60,7 @@ class ManifestCompileFuzzTest {
             return;
         }
         assertValid(job);
+        assertWithinPolicy(job.getSpec().getTemplate().getSpec().getContainers().get(0));
     }
 
     static void assertCallerError(WorkerException e) {
@@ -72,6 +73,26 @@ class ManifestCompileFuzzTest {
     private JobType typeFor(Map<String, Object> manifest) {
         Object t = manifest.get("type");
         return types.stream().filter(x -> x.name().equals(t)).findFirst().orElse(types.get(0));
+    }
+
+    /** Whatever a manifest asks for, an accepted job is bounded by the policy (conf/config.yaml: maxCpu 4, maxMemory 16Gi, maxGpus 0). */
+    private void assertWithinPolicy(Container c) {
+        WorkerConfig.Policy policy = config.policy();
+        Map<String, Quantity> limits = c.getResources().getLimits();
+        assertThat(limits).as("cpu and memory always limited").containsKeys("cpu", "memory");
+        assertThat(Quantity.getAmountInBytes(limits.get("cpu"))).isPositive()
+                .isLessThanOrEqualTo(Quantity.getAmountInBytes(new Quantity(policy.maxCpu())));
+        assertThat(Quantity.getAmountInBytes(limits.get("memory"))).isPositive()
+                .isLessThanOrEqualTo(Quantity.getAmountInBytes(new Quantity(policy.maxMemory())));
+        for (Map<String, Quantity> q : List.of(limits, c.getResources().getRequests() == null ? Map.<String, Quantity>of()
+                : c.getResources().getRequests())) {
+            q.forEach((name, amount) -> {
+                if (!name.equals("cpu") && !name.equals("memory")) {
+                    assertThat(name).as("no resource the policy does not bound").endsWith("/gpu");
+                    assertThat(Quantity.getAmountInBytes(amount).signum()).as(name).isLessThanOrEqualTo(policy.maxGpus());
+                }
+            });
+        }
     }
 
     private static void assertValid(Job job) {
