@@ -346,7 +346,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         int total = 0;
         for (Job job : jobsByName.values()) {
             SessionView s = viewOf(job);
-            if (s.sessionId() != null && !admitted.containsKey(s.sessionId()) && SessionView.ACTIVE.contains(s.status())) {
+            if (s.sessionId() != null && !admitted.containsKey(s.sessionId()) && s.occupiesSlot()) {
                 perWorkspace.merge(String.valueOf(s.workspace()), 1, Integer::sum);
                 total++;
             }

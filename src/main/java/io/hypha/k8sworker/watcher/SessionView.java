@@ -4,6 +4,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.stream.Stream;
 
 import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -15,9 +16,6 @@ import io.vertx.core.json.JsonObject;
 
 /** A session as Kubernetes shows it: its Job, its newest pod, and what they say about its state. */
 record SessionView(Job job, List<Pod> pods) {
-
-    /** Statuses that hold a place under the policy's session limits. */
-    static final List<String> ACTIVE = List.of("starting", "running");
 
     /** Waiting reasons after which a pod will not start without a change from outside. */
     static final List<String> FATAL_WAITING = List.of("ErrImagePull", "ImagePullBackOff", "InvalidImageName",
@@ -109,6 +107,16 @@ record SessionView(Job job, List<Pod> pods) {
                         + (t.getReason() == null ? "" : ", " + t.getReason())
                         + (t.getMessage() == null || t.getMessage().isBlank() ? "" : ": " + t.getMessage()) + ")")
                 .orElse("");
+    }
+
+    /**
+     * Whether the Job still holds a place under the session limits: until Kubernetes has finished it
+     * or it is being deleted. A crash-looping or retrying pod is "failed" to its caller but still
+     * runs, so it counts.
+     */
+    boolean occupiesSlot() {
+        return job.getMetadata().getDeletionTimestamp() == null
+                && Stream.of("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget").noneMatch(t -> jobCondition(t).isPresent());
     }
 
     /** The session's status in the worker contract's words. */
