@@ -206,6 +206,20 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 throw new IllegalArgumentException(q.getKey() + " must be a Kubernetes quantity, got " + q.getValue());
             }
         }
+        for (String name : List.of("cpu", "memory")) {
+            checkOrdered("policy.resources.defaultRequests." + name, policy.defaultRequests().get(name),
+                    "policy.resources.defaultLimits." + name, policy.defaultLimits().get(name));
+            checkOrdered("policy.resources.defaultLimits." + name, policy.defaultLimits().get(name),
+                    "policy.resources.max" + Character.toUpperCase(name.charAt(0)) + name.substring(1),
+                    name.equals("cpu") ? policy.maxCpu() : policy.maxMemory());
+        }
+        for (String glob : policy.allowedImages()) {
+            if (glob.contains("@") || glob.lastIndexOf(':') > glob.lastIndexOf('/')) {
+                // patterns match <registry>/<repository> only, so a tag would make the pattern match nothing
+                throw new IllegalArgumentException("policy.allowedImages: '" + glob + "' has a tag or digest; patterns name "
+                        + "<registry>/<repository> only");
+            }
+        }
         if (policy.maxGpus() < 0 || policy.maxSessionsPerWorkspace() < 0 || policy.maxSessionsTotal() < 0) {
             throw new IllegalArgumentException("policy.resources.maxGpus, policy.maxSessionsPerWorkspace and policy.maxSessionsTotal "
                     + "must not be negative");
@@ -215,6 +229,13 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         }
         if (verticles.jobLauncher() < 1) {
             throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
+        }
+    }
+
+    /** Both set: the first is at most the second (a default a job could not be given is a configuration error). */
+    private static void checkOrdered(String lowPath, String low, String highPath, String high) {
+        if (low != null && high != null && new Quantity(low).getNumericalAmount().compareTo(new Quantity(high).getNumericalAmount()) > 0) {
+            throw new IllegalArgumentException(lowPath + " (" + low + ") must not be more than " + highPath + " (" + high + ")");
         }
     }
 
