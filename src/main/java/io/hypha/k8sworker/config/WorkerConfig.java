@@ -213,6 +213,9 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                     "policy.resources.max" + Character.toUpperCase(name.charAt(0)) + name.substring(1),
                     name.equals("cpu") ? policy.maxCpu() : policy.maxMemory());
         }
+        JsonObject agent = jobType("claude-agent");
+        checkOrdered("jobTypes.claude-agent.cpuLimit", agent.getString("cpuLimit"), "policy.resources.maxCpu", policy.maxCpu());
+        checkOrdered("jobTypes.claude-agent.memoryLimit", agent.getString("memoryLimit"), "policy.resources.maxMemory", policy.maxMemory());
         for (String glob : policy.allowedImages()) {
             if (glob.contains("@") || glob.lastIndexOf(':') > glob.lastIndexOf('/')) {
                 // patterns match <registry>/<repository> only, so a tag would make the pattern match nothing

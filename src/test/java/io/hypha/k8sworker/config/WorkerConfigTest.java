@@ -67,6 +67,8 @@ class WorkerConfigTest {
                 .hasMessage("policy.resources.defaultLimits.memory (1Gi) must not be more than policy.resources.maxMemory (512Mi)");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_DEFAULT_REQUESTS_CPU", "2")))
                 .hasMessage("policy.resources.defaultRequests.cpu (2) must not be more than policy.resources.defaultLimits.cpu (1)");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_CPU", "1")))
+                .hasMessage("jobTypes.claude-agent.cpuLimit (2) must not be more than policy.resources.maxCpu (1)");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_ALLOWED_IMAGES", "localhost:5000/**,python:3.11")))
                 .hasMessageStartingWith("policy.allowedImages: 'python:3.11' has a tag or digest");
     }
