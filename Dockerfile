@@ -19,13 +19,18 @@ RUN groupadd --system --gid 10001 worker \
 WORKDIR /app
 # owned by root and not writable by the worker; the root filesystem may be read-only
 COPY --from=build /build/target/hypha-k8s-worker-*-fat.jar /app/app.jar
+# Class data sharing: the classes a worker loads until it is ready (src/main/cds/classlist, recorded
+# by scripts/cds-classlist.sh), parsed and verified once here instead of at every start. A class
+# missing from the list is loaded as usual; an archive that does not match the jar is ignored.
+COPY src/main/cds/classlist /app/cds.classlist
+RUN java -Xshare:dump -XX:SharedClassListFile=/app/cds.classlist -XX:SharedArchiveFile=/app/app.jsa -cp /app/app.jar >/dev/null
 USER 10001:10001
 EXPOSE 8080
 # Memory bounds measured with docs/benchmarks.md's footprint run (1000 tracked sessions fit in a
 # fraction of this heap); scripts/bench-worker.sh runs the worker with this same line. The Helm
 # value jvmOptions replaces it. Serial GC: one worker thread and no per-core GC structures on a
 # process whose heap is small; two malloc arenas instead of eight per core for the JVM's own allocations.
-ENV JAVA_TOOL_OPTIONS="-XX:+UseSerialGC -Xms16m -Xmx192m -Xss512k -XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:+ExitOnOutOfMemoryError" \
+ENV JAVA_TOOL_OPTIONS="-XX:SharedArchiveFile=/app/app.jsa -XX:+UseSerialGC -Xms16m -Xmx192m -Xss512k -XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:+ExitOnOutOfMemoryError" \
     MALLOC_ARENA_MAX=2
 # exec form: java is PID 1 and gets SIGTERM, so the worker leaves Hypha cleanly.
 # Only /tmp has to be writable (JVM perf data, Vert.x file cache). An OutOfMemoryError ends the

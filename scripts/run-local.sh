@@ -16,7 +16,7 @@ source "$RUN/hypha.env"
 
 echo "== worker"
 JAR=$(ls target/hypha-k8s-worker-*-fat.jar 2>/dev/null | head -1 || true)
-if [[ -z "$JAR" || -n "$(find src conf pom.xml -newer "$JAR" -print -quit)" ]]; then
+if [[ -z "$JAR" || -n "$(find src/main/java src/main/resources conf pom.xml -newer "$JAR" -print -quit)" ]]; then
   mvn -q -B -DskipTests package
   JAR=$(ls target/hypha-k8s-worker-*-fat.jar | head -1)
 fi
