@@ -23,7 +23,10 @@ COPY --from=build /build/target/hypha-k8s-worker-*-fat.jar /app/app.jar
 # by scripts/cds-classlist.sh), parsed and verified once here instead of at every start. A class
 # missing from the list is loaded as usual; an archive that does not match the jar is ignored.
 COPY src/main/cds/classlist /app/cds.classlist
-RUN java -Xshare:dump -XX:SharedClassListFile=/app/cds.classlist -XX:SharedArchiveFile=/app/app.jsa -cp /app/app.jar >/dev/null
+# (Builders that rewrite file timestamps on export, e.g. BuildKit's rewrite-timestamp, make the JVM
+# ignore the archive: it is tied to the jar's modification time.)
+RUN java -Xshare:dump -XX:SharedClassListFile=/app/cds.classlist -XX:SharedArchiveFile=/app/app.jsa -cp /app/app.jar >/dev/null \
+ && java -Xshare:on -XX:SharedArchiveFile=/app/app.jsa -XX:+PrintSharedArchiveAndExit -cp /app/app.jar | grep -q "archive is valid"
 USER 10001:10001
 EXPOSE 8080
 # Memory bounds measured with docs/benchmarks.md's footprint run (1000 tracked sessions fit in a

@@ -32,14 +32,15 @@ print("%d tests ran, none skipped" % tests)
 PY
 
 # the image's class-data archive, made as the Dockerfile makes it, must be one the JVM maps
-JAR=$(ls target/hypha-k8s-worker-*-fat.jar | head -1)
+JAR=$(ls -t target/hypha-k8s-worker-*-fat.jar | head -1)
 rm -f target/app.jsa
-java -Xshare:dump -XX:SharedClassListFile=src/main/cds/classlist -XX:SharedArchiveFile=target/app.jsa -cp "$JAR" >target/app.jsa.log 2>&1
+java -Xshare:dump -XX:SharedClassListFile=src/main/cds/classlist -XX:SharedArchiveFile=target/app.jsa -cp "$JAR" >target/app.jsa.log 2>&1 \
+  || { echo "the class-data dump failed:"; tail -20 target/app.jsa.log; exit 1; }
 java -Xshare:on -XX:SharedArchiveFile=target/app.jsa -XX:+PrintSharedArchiveAndExit -cp "$JAR" >target/app.jsa.contents 2>&1 \
   && grep -q "archive is valid" target/app.jsa.contents || { echo "the class-data archive does not map: target/app.jsa.contents"; exit 1; }
 WORKER_CLASSES=$(grep -c " io\.hypha\.k8sworker\..* app_loader" target/app.jsa.contents || true)
 [[ "$WORKER_CLASSES" -gt 0 ]] || { echo "the class-data archive holds none of the worker's classes"; exit 1; }
-echo "class-data archive: $(du -m target/app.jsa | cut -f1) MiB, $WORKER_CLASSES of the worker's classes among $(grep -vc '^#' src/main/cds/classlist) listed"
+echo "class-data archive: $(du -m target/app.jsa | cut -f1) MiB, $WORKER_CLASSES of the worker's classes among $(grep -vc '^[#@]' src/main/cds/classlist) listed"
 
 # the chart: lint, unit tests, server-side dry-run and an install into the local control plane
 scripts/chart-test.sh

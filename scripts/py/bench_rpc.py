@@ -35,13 +35,15 @@ async def bench(args):
 
     await run(min(args.warmup, args.calls), [0.0] * args.calls)
     latencies = [0.0] * args.calls
+    cpu_start = time.process_time()
     start = time.perf_counter()
     await run(args.calls, latencies)
     seconds = time.perf_counter() - start
+    cpu_ms_per_call = (time.process_time() - cpu_start) * 1000 / args.calls
     latencies.sort()
     n = args.calls
     print(json.dumps({"client": "python", "calls": n, "concurrency": args.concurrency, "payload": args.payload,
-                      "seconds": seconds, "calls_per_s": n / seconds,
+                      "seconds": seconds, "calls_per_s": n / seconds, "cpu_ms_per_call": cpu_ms_per_call,
                       "p50_ms": latencies[n // 2] * 1000,
                       "p99_ms": latencies[min(n - 1, -(-n * 99 // 100) - 1)] * 1000}), flush=True)
     await server.disconnect()

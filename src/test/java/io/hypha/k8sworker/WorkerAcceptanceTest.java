@@ -350,7 +350,7 @@ class WorkerAcceptanceTest {
                 List.of("{'image': 'x:1', 'resources': {'limits': {'nvidia.com/gpu.shared': 1}}}",
                         "manifest.resources.limits.nvidia.com/gpu.shared: jobs here may ask for cpu, memory and <vendor>/gpu only"),
                 List.of("{'type': 'claude-agent', 'env': {'ANTHROPIC_BASE_URL': 'http://evil.example'}}",
-                        "manifest.env.ANTHROPIC_BASE_URL: claude-agent runs the operator's image with the operator's secrets"),
+                        "manifest.env.ANTHROPIC_BASE_URL: claude-agent runs the operator's image with the operator's secrets, so callers may set only"),
                 List.of("{'type': 'conda-worker', 'token_key': 'ADMIN_TOKEN'}", "manifest.token_key: only 'HYPHA_AGENTS_TOKEN' may be read")));
         JsonArray results = (JsonArray) py.exec("""
                 cases = %s

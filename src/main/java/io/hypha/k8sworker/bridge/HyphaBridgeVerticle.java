@@ -80,7 +80,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     /**
      * Connects and registers the worker service. An unreachable server is retried with backoff (the
-     * worker stays up, not ready, meanwhile); a refusal, such as a bad token, fails the start-up.
+     * worker stays up, not ready, meanwhile); a refusal at the first attempt, such as a bad token,
+     * fails the start-up, while one after the worker once reached the server is retried too, as
+     * only a change outside the worker can fix it.
      */
     private Future<Void> connect(int attempt) {
         WorkerConfig.Hypha h = config.hypha();

@@ -14,6 +14,7 @@ import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
 
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -22,6 +23,12 @@ import io.vertx.core.json.JsonObject;
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
                            Health health) {
+
+    /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
+    public static final String AGENT_CPU_REQUEST = "500m";
+    public static final String AGENT_MEMORY_REQUEST = "512Mi";
+    public static final String AGENT_CPU_LIMIT = "2";
+    public static final String AGENT_MEMORY_LIMIT = "2Gi";
 
     public record Hypha(String serverUrl, String workspace, String token, String clientId, String serviceId,
                         String visibility, String publicServerUrl, int methodTimeoutSeconds) {
@@ -213,9 +220,23 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                     "policy.resources.max" + Character.toUpperCase(name.charAt(0)) + name.substring(1),
                     name.equals("cpu") ? policy.maxCpu() : policy.maxMemory());
         }
-        JsonObject agent = jobType("claude-agent");
-        checkOrdered("jobTypes.claude-agent.cpuLimit", agent.getString("cpuLimit"), "policy.resources.maxCpu", policy.maxCpu());
-        checkOrdered("jobTypes.claude-agent.memoryLimit", agent.getString("memoryLimit"), "policy.resources.maxMemory", policy.maxMemory());
+        if (jobTypeEnabled("claude-agent")) {
+            JsonObject agent = jobType("claude-agent");
+            String cpuLimit = agent.getString("cpuLimit", AGENT_CPU_LIMIT);
+            String memoryLimit = agent.getString("memoryLimit", AGENT_MEMORY_LIMIT);
+            checkOrdered("jobTypes.claude-agent.cpuRequest", agent.getString("cpuRequest", AGENT_CPU_REQUEST),
+                    "jobTypes.claude-agent.cpuLimit", cpuLimit);
+            checkOrdered("jobTypes.claude-agent.memoryRequest", agent.getString("memoryRequest", AGENT_MEMORY_REQUEST),
+                    "jobTypes.claude-agent.memoryLimit", memoryLimit);
+            checkOrdered("jobTypes.claude-agent.cpuLimit", cpuLimit, "policy.resources.maxCpu", policy.maxCpu());
+            checkOrdered("jobTypes.claude-agent.memoryLimit", memoryLimit, "policy.resources.maxMemory", policy.maxMemory());
+        }
+        for (String type : jobTypes.fieldNames()) {
+            Object allowedEnv = jobType(type).getValue("allowedEnv");
+            if (allowedEnv != null && !(allowedEnv instanceof JsonArray a && a.stream().allMatch(String.class::isInstance))) {
+                throw new IllegalArgumentException("jobTypes." + type + ".allowedEnv must be a list of variable names, got " + allowedEnv);
+            }
+        }
         for (String glob : policy.allowedImages()) {
             if (glob.contains("@") || glob.lastIndexOf(':') > glob.lastIndexOf('/')) {
                 // patterns match <registry>/<repository> only, so a tag would make the pattern match nothing
@@ -244,6 +265,12 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
 
     private Map<String, String> quantityPaths() {
         Map<String, String> out = new LinkedHashMap<>();
+        for (String key : List.of("cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit")) {
+            String value = jobType("claude-agent").getString(key);
+            if (value != null) {
+                out.put("jobTypes.claude-agent." + key, value);
+            }
+        }
         out.put("policy.resources.maxCpu", policy.maxCpu());
         out.put("policy.resources.maxMemory", policy.maxMemory());
         policy.defaultRequests().forEach((k, v) -> out.put("policy.resources.defaultRequests." + k, v));

@@ -31,9 +31,11 @@ final class ClaudeAgentType extends ManifestJobType {
         out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
                 List.of("protected", "public", "unlisted")));
         CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"), false,
-                Map.of("cpu", settings.getString("cpuRequest", "500m"), "memory", settings.getString("memoryRequest", "512Mi")),
-                Map.of("cpu", settings.getString("cpuLimit", "2"), "memory", settings.getString("memoryLimit", "2Gi")));
-        CommonFields.refuseRedirectingEnv(out, NAME);
+                Map.of("cpu", settings.getString("cpuRequest", WorkerConfig.AGENT_CPU_REQUEST),
+                        "memory", settings.getString("memoryRequest", WorkerConfig.AGENT_MEMORY_REQUEST)),
+                Map.of("cpu", settings.getString("cpuLimit", WorkerConfig.AGENT_CPU_LIMIT),
+                        "memory", settings.getString("memoryLimit", WorkerConfig.AGENT_MEMORY_LIMIT)));
+        CommonFields.checkOperatorImageEnv(out, NAME, settingsList("allowedEnv"));
     }
 
     @Override

@@ -3,9 +3,9 @@ package io.hypha.k8sworker.launcher;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -23,15 +23,6 @@ final class CommonFields {
     /** Variables the worker injects; a manifest may not override them. */
     static final Set<String> RESERVED_ENV = Set.of("HYPHA_SERVER_URL", "HYPHA_WORKSPACE", "HYPHA_CLIENT_ID", "HYPHA_APP_ID",
             "HYPHA_SESSION_ID", "HYPHA_TOKEN");
-    /**
-     * Variables that would send an operator-image job's traffic elsewhere or load other code into it
-     * (so its secrets could leave with it): refused in the env of the types that run the operator's
-     * image with the operator's secrets. Compared ignoring case.
-     */
-    private static final Set<String> REDIRECTING_ENV = Set.of("NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "LD_PRELOAD",
-            "LD_LIBRARY_PATH", "LD_AUDIT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "BASH_ENV", "ENV");
-    private static final List<String> REDIRECTING_PREFIXES = List.of("ANTHROPIC_", "DENO_", "PYTHON", "CONDA_", "MAMBA_");
-
     static final Set<String> TOLERATION_KEYS = Set.of("key", "operator", "value", "effect", "tolerationSeconds");
 
     private CommonFields() {
@@ -57,17 +48,27 @@ final class CommonFields {
         out.put("service_timeout", m.integer("service_timeout", 120, 1, 3600));
     }
 
-    /** Refuses {@link #REDIRECTING_ENV}, the {@link #REDIRECTING_PREFIXES} and any {@code *_PROXY} in {@code manifest.env}. */
+    /**
+     * The env a caller may give a job type that runs the operator's image with the operator's
+     * Secrets: only the names the operator listed in {@code jobTypes.<type>.allowedEnv} (a denylist
+     * could never name every variable that redirects traffic or loads code), and no {@code $(VAR)}
+     * reference, which Kubernetes would expand into the value of an earlier variable such as a
+     * secret.
+     */
     @SuppressWarnings("unchecked")
-    static void refuseRedirectingEnv(Map<String, Object> compiled, String jobType) {
-        for (String name : ((Map<String, String>) compiled.get("env")).keySet()) {
-            String upper = name.toUpperCase(Locale.ROOT);
-            if (REDIRECTING_ENV.contains(upper) || upper.endsWith("_PROXY") || REDIRECTING_PREFIXES.stream().anyMatch(upper::startsWith)) {
+    static void checkOperatorImageEnv(Map<String, Object> compiled, String jobType, List<String> allowedEnv) {
+        List<Pattern> allowed = allowedEnv.stream().map(JobPolicy::globToRegex).toList();
+        ((Map<String, String>) compiled.get("env")).forEach((name, value) -> {
+            if (allowed.stream().noneMatch(p -> p.matcher(name).matches())) {
                 throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.env." + name + ": " + jobType
-                        + " runs the operator's image with the operator's secrets, so its env may not set proxies, "
-                        + String.join("*, ", REDIRECTING_PREFIXES) + "*, or variables that load code or certificates");
+                        + " runs the operator's image with the operator's secrets, so callers may set only the variables in jobTypes."
+                        + jobType + ".allowedEnv " + allowedEnv);
             }
-        }
+            if (value.contains("$(")) {
+                throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.env." + name + ": $(...) references are not allowed in "
+                        + jobType + " variables (they would expand to other variables of the container, its secrets among them)");
+            }
+        });
     }
 
     @SuppressWarnings("unchecked")

@@ -122,8 +122,14 @@ final class JobPolicy {
             if (!SIZED.contains(name) && !isGpu(name)) {
                 throw forbidden(field + ": jobs here may ask for cpu, memory and <vendor>/gpu only");
             }
-            int sign = amount(value).signum();
-            if (sign < 0 || sign == 0 && kind.equals("limits")) {
+            int sign;
+            try {
+                sign = amount(value).signum();
+            } catch (WorkerException e) {
+                throw WorkerException.invalid(field + ": not a Kubernetes quantity: " + ManifestReader.shown(value));
+            }
+            // a GPU limit of 0 asks for none, which is harmless
+            if (sign < 0 || sign == 0 && kind.equals("limits") && !isGpu(name)) {
                 throw WorkerException.invalid(field + (kind.equals("limits") ? " must be more than 0" : " must not be negative") + ", got " + value);
             }
         });

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 
 import io.hypha.k8sworker.config.WorkerConfig;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
 /** The shared shape of a job type: its name, its settings, and the read-then-refuse-the-rest of compile. */
@@ -36,6 +37,12 @@ abstract class ManifestJobType implements JobType {
         readFields(m, out);
         m.rejectUnknown(name);
         return out;
+    }
+
+    /** A list setting of this type ({@code jobTypes.<name>.<key>}), empty if unset; WorkerConfig checked its items are strings. */
+    protected final List<String> settingsList(String key) {
+        JsonArray list = settings.getJsonArray(key, new JsonArray());
+        return list.stream().map(String::valueOf).toList();
     }
 
     /** Reads this type's fields (and the common ones) into the compiled manifest. */

@@ -2,11 +2,13 @@ package io.hypha.k8sworker.watcher;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletionException;
 
 import org.slf4j.Logger;
@@ -68,6 +70,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
     /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
     private final Map<String, String> admitted = new HashMap<>();
+    /** Admitted sessions stopped before their Job appeared: the Job is deleted when it does. */
+    private final Set<String> stopOnArrival = new HashSet<>();
     private MessageConsumer<JsonObject> consumer;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
@@ -199,6 +203,10 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         if (sessionId != null) {
             jobNameBySession.put(sessionId, job.getMetadata().getName());
             admitted.remove(sessionId);
+            if (stopOnArrival.remove(sessionId) && job.getMetadata().getDeletionTimestamp() == null) {
+                deleteSession(viewOf(job)).onFailure(err -> LOG.warn("session {}: could not delete the Job of a stopped launch: {}",
+                        sessionId, err.getMessage()));
+            }
         }
         sessionChanged(sessionId);
     }
@@ -373,6 +381,12 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         String sessionId = request.sessionId();
         Optional<SessionView> s = view(sessionId);
         if (s.isEmpty()) {
+            String launchingIn = admitted.get(sessionId);
+            if (launchingIn != null && (request.admin() || launchingIn.equals(request.callerWorkspace()))) {
+                // its launch is still in flight (or timed out and may yet create the Job)
+                stopOnArrival.add(sessionId);
+                vertx.setTimer(ADMISSION_HOLD_MS, t -> stopOnArrival.remove(sessionId));
+            }
             return Future.succeededFuture();
         }
         if (!visibleTo(s.get(), request)) {

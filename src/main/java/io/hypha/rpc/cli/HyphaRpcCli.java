@@ -1,6 +1,7 @@
 package io.hypha.rpc.cli;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -68,6 +69,11 @@ public final class HyphaRpcCli {
         get(client.disconnect().toCompletionStage().toCompletableFuture());
     }
 
+    /** CPU time of the whole process (every thread: event loop, JIT, GC), the client's real cost per call. */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
     private static void bench(Vertx vertx, ConnectOptions connect, Map<String, String> opts) throws Exception {
         int calls = Integer.parseInt(opts.getOrDefault("calls", "2000"));
         int concurrency = Integer.parseInt(opts.getOrDefault("concurrency", "1"));
@@ -80,13 +86,15 @@ public final class HyphaRpcCli {
         Context context = vertx.getOrCreateContext();
         run(context, svc, data, warmup, concurrency);
         long[] latencies = new long[calls];
+        long cpuStart = processCpuNanos();
         long start = System.nanoTime();
         runMeasured(context, svc, data, calls, concurrency, latencies);
         double seconds = (System.nanoTime() - start) / 1e9;
+        double cpuMsPerCall = (processCpuNanos() - cpuStart) / 1e6 / calls;
         Arrays.sort(latencies);
         JsonObject result = new JsonObject()
                 .put("client", "java").put("calls", calls).put("concurrency", concurrency).put("payload", payload)
-                .put("seconds", seconds).put("calls_per_s", calls / seconds)
+                .put("seconds", seconds).put("calls_per_s", calls / seconds).put("cpu_ms_per_call", cpuMsPerCall)
                 .put("p50_ms", latencies[calls / 2] / 1e6)
                 .put("p99_ms", latencies[Math.min(calls - 1, (int) Math.ceil(calls * 0.99) - 1)] / 1e6);
         System.out.println(result.encode());

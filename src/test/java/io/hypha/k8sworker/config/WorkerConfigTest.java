@@ -3,10 +3,12 @@ package io.hypha.k8sworker.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class WorkerConfigTest {
 
@@ -69,6 +71,8 @@ class WorkerConfigTest {
                 .hasMessage("policy.resources.defaultRequests.cpu (2) must not be more than policy.resources.defaultLimits.cpu (1)");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_CPU", "1")))
                 .hasMessage("jobTypes.claude-agent.cpuLimit (2) must not be more than policy.resources.maxCpu (1)");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_MEMORY", "1Gi")))
+                .hasMessage("jobTypes.claude-agent.memoryLimit (2Gi) must not be more than policy.resources.maxMemory (1Gi)");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_ALLOWED_IMAGES", "localhost:5000/**,python:3.11")))
                 .hasMessageStartingWith("policy.allowedImages: 'python:3.11' has a tag or digest");
     }
@@ -89,5 +93,23 @@ class WorkerConfigTest {
         assertThat(custom.allowedImages()).containsExactly("ghcr.io/org/**", "docker.io/library/python");
         assertThat(custom.maxSessionsPerWorkspace()).isEqualTo(3);
         assertThat(custom.defaultLimits()).containsEntry("memory", "2Gi");
+    }
+
+    @Test
+    void claudeAgentsBuiltInResourcesAndEveryAllowedEnvAreCheckedToo(@TempDir Path dir) throws Exception {
+        String shipped = Files.readString(FILE);
+        Path noLimits = dir.resolve("no-limits.yaml");
+        Files.writeString(noLimits, shipped.replace("    cpuLimit: \"2\"\n", ""));
+        // without jobTypes.claude-agent.cpuLimit the agent's built-in limit of 2 applies, and is checked
+        assertThatThrownBy(() -> WorkerConfig.load(noLimits, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_CPU", "1")))
+                .hasMessage("jobTypes.claude-agent.cpuLimit (2) must not be more than policy.resources.maxCpu (1)");
+        Path badRequest = dir.resolve("bad-request.yaml");
+        Files.writeString(badRequest, shipped.replace("cpuRequest: 500m", "cpuRequest: lots"));
+        assertThatThrownBy(() -> WorkerConfig.load(badRequest, Map.of()))
+                .hasMessage("jobTypes.claude-agent.cpuRequest must be a Kubernetes quantity, got lots");
+        Path badEnv = dir.resolve("bad-env.yaml");
+        Files.writeString(badEnv, shipped.replaceFirst("allowedEnv: \\[\\]", "allowedEnv: LOG_LEVEL"));
+        assertThatThrownBy(() -> WorkerConfig.load(badEnv, Map.of()))
+                .hasMessage("jobTypes.claude-agent.allowedEnv must be a list of variable names, got LOG_LEVEL");
     }
 }

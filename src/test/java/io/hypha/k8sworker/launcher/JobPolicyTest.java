@@ -3,11 +3,13 @@ package io.hypha.k8sworker.launcher;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.hypha.k8sworker.bus.ErrorCode;
@@ -128,26 +130,37 @@ class JobPolicyTest {
         assertThatThrownBy(() -> compile(type, Map.of("image", "python:3.11", "resources", Map.of("requests", Map.of("memory", "-1Gi")))))
                 .hasMessage("manifest.resources.requests.memory must not be negative, got -1Gi");
         assertThat(compile(type, Map.of("image", "python:3.11", "resources", Map.of("requests", Map.of("cpu", "0"))))).containsKey("resources");
+        assertThat(compile(type, Map.of("image", "python:3.11", "resources", Map.of("limits", Map.of("nvidia.com/gpu", 0))))).containsKey("resources");
+        // the reader's pattern lets "1.5.5" through; the refusal still names the field
+        assertThatThrownBy(() -> compile(type, Map.of("image", "python:3.11", "resources", Map.of("limits", Map.of("memory", "1.5.5")))))
+                .hasMessage("manifest.resources.limits.memory: not a Kubernetes quantity: 1.5.5");
     }
 
     @Test
-    void agentTypesRefuseEnvThatRedirectsTheirTrafficOrLoadsCode() {
-        WorkerConfig c = config(Map.of());
-        ClaudeAgentType agent = new ClaudeAgentType(c);
-        CondaWorkerType conda = new CondaWorkerType(c);
-        for (String name : List.of("ANTHROPIC_BASE_URL", "anthropic_base_url", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NODE_OPTIONS",
-                "DENO_CERT", "LD_PRELOAD")) {
-            assertThatThrownBy(() -> compile(agent, Map.of("type", "claude-agent", "env", Map.of(name, "x"))))
-                    .hasMessageStartingWith("manifest.env." + name + ": claude-agent runs the operator's image")
+    void agentTypesTakeOnlyTheEnvTheOperatorAllowsAndNoReferencesToOtherVariables(@TempDir Path dir) throws Exception {
+        WorkerConfig strict = config(Map.of());
+        for (String name : List.of("ANTHROPIC_BASE_URL", "HTTPS_PROXY", "PIP_INDEX_URL", "OTEL_EXPORTER_OTLP_HEADERS", "LOG_LEVEL")) {
+            assertThatThrownBy(() -> compile(new ClaudeAgentType(strict), Map.of("type", "claude-agent", "env", Map.of(name, "x"))))
+                    .hasMessage("manifest.env." + name + ": claude-agent runs the operator's image with the operator's secrets, "
+                            + "so callers may set only the variables in jobTypes.claude-agent.allowedEnv []")
                     .extracting(e -> ((WorkerException) e).code()).isEqualTo(ErrorCode.FORBIDDEN);
-        }
-        for (String name : List.of("PYTHONSTARTUP", "PYTHONPATH", "HTTP_PROXY", "CONDA_PKGS_DIRS", "SSL_CERT_FILE")) {
-            assertThatThrownBy(() -> compile(conda, Map.of("type", "conda-worker", "env", Map.of(name, "x"))))
+            assertThatThrownBy(() -> compile(new CondaWorkerType(strict), Map.of("type", "conda-worker", "env", Map.of(name, "x"))))
                     .hasMessageStartingWith("manifest.env." + name + ": conda-worker runs the operator's image");
         }
-        assertThat(compile(agent, Map.of("type", "claude-agent", "env", Map.of("LOG_LEVEL", "debug")))).containsKey("env");
+        Path file = dir.resolve("config.yaml");
+        Files.writeString(file, Files.readString(Path.of("conf/config.yaml"))
+                .replace("allowedEnv: []", "allowedEnv: [LOG_LEVEL, \"AGENT_*\"]"));
+        WorkerConfig lenient = WorkerConfig.load(file, Map.of());
+        ClaudeAgentType agent = new ClaudeAgentType(lenient);
+        assertThat(compile(agent, Map.of("type", "claude-agent", "env", Map.of("LOG_LEVEL", "debug", "AGENT_MODE", "plan"))))
+                .containsEntry("env", Map.of("LOG_LEVEL", "debug", "AGENT_MODE", "plan"));
+        assertThatThrownBy(() -> compile(agent, Map.of("type", "claude-agent", "env", Map.of("HTTPS_PROXY", "http://p:3128"))))
+                .hasMessageContaining("jobTypes.claude-agent.allowedEnv [LOG_LEVEL, AGENT_*]");
+        // Kubernetes would expand $(ANTHROPIC_API_KEY) from the container's earlier variables
+        assertThatThrownBy(() -> compile(agent, Map.of("type", "claude-agent", "env", Map.of("LOG_LEVEL", "$(ANTHROPIC_API_KEY)"))))
+                .hasMessageStartingWith("manifest.env.LOG_LEVEL: $(...) references are not allowed in claude-agent variables");
         // a k8s-job runs the caller's own image and gets no operator secret: its env is the caller's business
-        assertThat(compile(new K8sJobType(c), Map.of("image", "python:3.11", "env", Map.of("HTTPS_PROXY", "http://p:3128"))))
+        assertThat(compile(new K8sJobType(strict), Map.of("image", "python:3.11", "env", Map.of("HTTPS_PROXY", "http://p:3128"))))
                 .containsKey("env");
     }
 

@@ -2,6 +2,7 @@ package io.hypha.k8sworker.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
@@ -86,12 +87,17 @@ class ManifestCompileFuzzTest {
                 .isLessThanOrEqualTo(Quantity.getAmountInBytes(new Quantity(policy.maxMemory())));
         for (Map<String, Quantity> q : List.of(limits, c.getResources().getRequests() == null ? Map.<String, Quantity>of()
                 : c.getResources().getRequests())) {
-            q.forEach((name, amount) -> {
-                if (!name.equals("cpu") && !name.equals("memory")) {
-                    assertThat(name).as("no resource the policy does not bound").endsWith("/gpu");
-                    assertThat(Quantity.getAmountInBytes(amount).signum()).as(name).isLessThanOrEqualTo(policy.maxGpus());
+            BigDecimal gpus = BigDecimal.ZERO;
+            for (Map.Entry<String, Quantity> e : q.entrySet()) {
+                if (e.getKey().equals("cpu") || e.getKey().equals("memory")) {
+                    assertThat(Quantity.getAmountInBytes(e.getValue())).as(e.getKey()).isLessThanOrEqualTo(
+                            Quantity.getAmountInBytes(new Quantity(e.getKey().equals("cpu") ? policy.maxCpu() : policy.maxMemory())));
+                } else {
+                    assertThat(e.getKey()).as("no resource the policy does not bound").endsWith("/gpu");
+                    gpus = gpus.add(Quantity.getAmountInBytes(e.getValue()));
                 }
-            });
+            }
+            assertThat(gpus).as("GPUs").isLessThanOrEqualTo(BigDecimal.valueOf(policy.maxGpus()));
         }
     }
 
