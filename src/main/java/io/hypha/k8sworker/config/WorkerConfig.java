@@ -216,10 +216,10 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         for (String name : List.of("cpu", "memory")) {
             checkOrdered("policy.resources.defaultRequests." + name, policy.defaultRequests().get(name),
                     "policy.resources.defaultLimits." + name, policy.defaultLimits().get(name));
-            checkOrdered("policy.resources.defaultLimits." + name, policy.defaultLimits().get(name),
-                    "policy.resources.max" + Character.toUpperCase(name.charAt(0)) + name.substring(1),
-                    name.equals("cpu") ? policy.maxCpu() : policy.maxMemory());
         }
+        checkOrdered("policy.resources.defaultLimits.cpu", policy.defaultLimits().get("cpu"), "policy.resources.maxCpu", policy.maxCpu());
+        checkOrdered("policy.resources.defaultLimits.memory", policy.defaultLimits().get("memory"), "policy.resources.maxMemory",
+                policy.maxMemory());
         if (jobTypeEnabled("claude-agent")) {
             JsonObject agent = jobType("claude-agent");
             String cpuLimit = agent.getString("cpuLimit", AGENT_CPU_LIMIT);

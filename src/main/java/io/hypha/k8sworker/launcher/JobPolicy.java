@@ -166,7 +166,8 @@ final class JobPolicy {
                     continue;
                 }
                 BigDecimal n = amount(value);
-                if (n.signum() < 0 || n.stripTrailingZeros().scale() > 0) {
+                // checkAsked already refused negative amounts
+                if (n.stripTrailingZeros().scale() > 0) {
                     throw WorkerException.invalid("manifest.resources." + kind.getKey() + "." + name + " must be a whole number of GPUs, got "
                             + value);
                 }
