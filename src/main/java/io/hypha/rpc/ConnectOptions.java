@@ -19,8 +19,10 @@ public final class ConnectOptions {
     private boolean reconnect = true;
     private boolean keepAlive = true;
     private boolean heartbeats = true;
-    private int maxMessageBytes = 32 * 1024 * 1024;
-    private long maxCachedBytes = 512L * 1024 * 1024;
+    private int maxMessageBytes = MsgpackCodec.DEFAULT_MAX_FRAME_BYTES;
+    private long maxCachedBytes = -1;
+    private long maxCachedBytesPerSender = -1;
+    private Duration messageCacheIdleTimeout = Duration.ofMinutes(2);
 
     public ConnectOptions() {
     }
@@ -41,6 +43,8 @@ public final class ConnectOptions {
         this.heartbeats = other.heartbeats;
         this.maxMessageBytes = other.maxMessageBytes;
         this.maxCachedBytes = other.maxCachedBytes;
+        this.maxCachedBytesPerSender = other.maxCachedBytesPerSender;
+        this.messageCacheIdleTimeout = other.messageCacheIdleTimeout;
     }
 
     /** {@code http(s)://host:port[/base]} or {@code ws(s)://host:port/.../ws}; see {@link #webSocketUrl()}. */
@@ -117,22 +121,64 @@ public final class ConnectOptions {
         return this;
     }
 
+    /**
+     * Largest WebSocket message (and frame) accepted; larger ones close the link. Conforming peers
+     * send anything over 257 KiB in chunks through {@code message_cache}, so the default (4 MiB) is
+     * generous.
+     */
     public ConnectOptions setMaxMessageBytes(int maxMessageBytes) {
         this.maxMessageBytes = maxMessageBytes;
         return this;
     }
 
     /**
-     * Ceiling on the bytes of large incoming messages being reassembled at once. Any peer may upload
-     * chunks to the public built-in service, so this bounds what they can make us hold.
+     * Ceiling on the bytes of large incoming messages being reassembled at once, from all senders.
+     * By default 1/8 of the maximum heap; a larger value is lowered to 1/4 of it, as these bytes are
+     * uploaded by peers.
      */
     public ConnectOptions setMaxCachedBytes(long maxCachedBytes) {
         this.maxCachedBytes = maxCachedBytes;
         return this;
     }
 
+    /** The configured total, or -1 for the default. */
     public long getMaxCachedBytes() {
         return maxCachedBytes;
+    }
+
+    /** The total in effect on this JVM: see {@link #setMaxCachedBytes}. */
+    public long effectiveMaxCachedBytes() {
+        long heap = Runtime.getRuntime().maxMemory();
+        return maxCachedBytes > 0 ? Math.min(maxCachedBytes, heap / 4) : heap / 8;
+    }
+
+    /** Ceiling for one sender's large messages being reassembled; by default 1/32 of the maximum heap, at most the total. */
+    public ConnectOptions setMaxCachedBytesPerSender(long maxCachedBytesPerSender) {
+        this.maxCachedBytesPerSender = maxCachedBytesPerSender;
+        return this;
+    }
+
+    /** The configured per-sender ceiling, or -1 for the default. */
+    public long getMaxCachedBytesPerSender() {
+        return maxCachedBytesPerSender;
+    }
+
+    public long effectiveMaxCachedBytesPerSender() {
+        long perSender = maxCachedBytesPerSender > 0 ? maxCachedBytesPerSender : Runtime.getRuntime().maxMemory() / 32;
+        return Math.min(perSender, effectiveMaxCachedBytes());
+    }
+
+    /** A large message whose chunks stop arriving for this long is dropped. */
+    public ConnectOptions setMessageCacheIdleTimeout(Duration messageCacheIdleTimeout) {
+        if (messageCacheIdleTimeout.isNegative() || messageCacheIdleTimeout.isZero()) {
+            throw new IllegalArgumentException("messageCacheIdleTimeout must be positive");
+        }
+        this.messageCacheIdleTimeout = messageCacheIdleTimeout;
+        return this;
+    }
+
+    public Duration getMessageCacheIdleTimeout() {
+        return messageCacheIdleTimeout;
     }
 
     public String getServerUrl() {

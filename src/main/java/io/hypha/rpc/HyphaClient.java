@@ -82,9 +82,12 @@ public final class HyphaClient {
 
     private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
     private final Map<String, Session> sessions = new HashMap<>();
+    /** Large messages being received, keyed by {@link #cacheKey}: each sender sees only its own keys. */
     private final Map<String, ChunkCache> messageCache = new HashMap<>();
+    private final Map<String, Long> cachedBytesBySender = new HashMap<>();
     private final Set<String> chunkKeysInUse = new HashSet<>();
     private long cachedBytes;
+    private long cacheSweepTimer = -1;
     private final Map<String, List<Handler<Map<String, Object>>>> listeners = new HashMap<>();
     private final Set<String> subscriptions = new LinkedHashSet<>();
     private final List<Handler<ConnectionState>> stateHandlers = new CopyOnWriteArrayList<>();
@@ -106,11 +109,35 @@ public final class HyphaClient {
         }
     }
 
-    /** A large message arriving in chunks. */
+    /** A large message arriving in chunks from one sender. */
     private static final class ChunkCache {
+        final String owner;
         final TreeMap<Long, byte[]> chunks = new TreeMap<>();
         long nextIndex;
         long bytes;
+        long lastUsedNanos = System.nanoTime();
+
+        ChunkCache(String owner) {
+            this.owner = owner;
+        }
+    }
+
+    /** What an empty cache entry is charged, so that a sender cannot hold memory with many empty keys. */
+    private static final long CACHE_KEY_COST = 1024;
+
+    /** A function in a call that points at someone other than the caller; the call is refused. */
+    static final class ForeignFunctionException extends IllegalArgumentException {
+        final String field;
+
+        ForeignFunctionException(String field) {
+            super("refused: " + field + " is a function of another client; a caller may pass only its own functions");
+            this.field = field;
+        }
+
+        /** The same refusal one level up, its field path prefixed; built only when a call is refused. */
+        ForeignFunctionException within(String prefix) {
+            return new ForeignFunctionException(prefix + field);
+        }
     }
 
     /** How to answer an incoming call. */
@@ -172,8 +199,11 @@ public final class HyphaClient {
             }
         });
         gcTimer = vertx.setPeriodic(TimeUnit.MINUTES.toMillis(5), t -> collectIdleSessions());
+        long idleMs = options.getMessageCacheIdleTimeout().toMillis();
+        cacheSweepTimer = vertx.setPeriodic(Math.max(1000, Math.min(idleMs / 4, 30_000)), t -> dropIdleChunkCaches());
         return connection.open().map(i -> this).onFailure(err -> {
             vertx.cancelTimer(gcTimer);
+            vertx.cancelTimer(cacheSweepTimer);
             connection.close();
         });
     }
@@ -278,8 +308,10 @@ public final class HyphaClient {
         closeCause = cause;
         setState(ConnectionState.CLOSED);
         vertx.cancelTimer(gcTimer);
+        vertx.cancelTimer(cacheSweepTimer);
         failSessions(s -> true, cause.getMessage());
         messageCache.clear();
+        cachedBytesBySender.clear();
         cachedBytes = 0;
     }
 
@@ -405,38 +437,52 @@ public final class HyphaClient {
     private ServiceDefinition builtInService() {
         Map<String, Object> cache = new LinkedHashMap<>();
         cache.put("create", RpcFunction.of("create", inv -> {
+            String sender = inv.context().from();
+            if (!mayUseMessageCache(sender)) {
+                LOG.warn("refusing a large message from {}: it neither may call our services nor answers a call of ours", sender);
+                throw new SecurityException("large messages are accepted only from clients that may call a service of "
+                        + clientId + " or that answer one of its calls");
+            }
             String key = inv.stringArg("key");
             touchSession(key, inv);
-            if (messageCache.containsKey(key) && !Boolean.TRUE.equals(inv.arg("overwrite"))) {
+            String cacheKey = cacheKey(sender, key);
+            if (messageCache.containsKey(cacheKey) && !Boolean.TRUE.equals(inv.arg("overwrite"))) {
                 throw new IllegalStateException("Message with the same key (" + key + ") already exists in the cache store");
             }
-            dropChunks(key);
-            messageCache.put(key, new ChunkCache());
+            dropChunks(cacheKey);
+            ChunkCache c = new ChunkCache(sender);
+            charge(c, CACHE_KEY_COST);
+            messageCache.put(cacheKey, c);
             return null;
         }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
         cache.put("append", RpcFunction.of("append", inv -> {
             ChunkCache c = chunkCache(inv);
-            storeChunk(c, c.nextIndex++, bytesArg(inv, "data"));
+            storeChunk(c, c.nextIndex, bytesArg(inv, "data"));
+            c.nextIndex++;
             return null;
         }).param("key").param("data").optionalParam("heartbeat", false));
         cache.put("set", RpcFunction.of("set", inv -> {
             ChunkCache c = chunkCache(inv);
             long index = inv.longArg("index");
+            if (index < 0) {
+                throw new IllegalArgumentException("index must not be negative");
+            }
             storeChunk(c, index, bytesArg(inv, "data"));
             c.nextIndex = Math.max(c.nextIndex, index + 1);
             return null;
         }).param("key").param("index").param("data").optionalParam("heartbeat", false));
         cache.put("process", RpcFunction.of("process", inv -> {
             ChunkCache c = chunkCache(inv);
-            dropChunks(inv.stringArg("key"));
+            dropChunks(cacheKey(c.owner, inv.stringArg("key")));
             int total = c.chunks.values().stream().mapToInt(b -> b.length).sum();
             ByteArrayOutputStream all = new ByteArrayOutputStream(total);
             c.chunks.values().forEach(all::writeBytes);
+            c.chunks.clear();
             dispatchReassembled(all.toByteArray(), inv.context());
             return null;
         }).param("key").optionalParam("heartbeat", false));
         cache.put("remove", RpcFunction.of("remove", inv -> {
-            if (dropChunks(inv.stringArg("key")) == null) {
+            if (dropChunks(cacheKey(inv.context().from(), inv.stringArg("key"))) == null) {
                 throw new IllegalArgumentException("Message with key " + inv.stringArg("key") + " does not exist");
             }
             return null;
@@ -472,32 +518,100 @@ public final class HyphaClient {
         return serviceDescriptor(svc);
     }
 
-    private void storeChunk(ChunkCache c, long index, byte[] data) {
-        if (cachedBytes + data.length > options.getMaxCachedBytes()) {
-            throw new IllegalStateException("too much data in large messages being received (limit "
-                    + options.getMaxCachedBytes() + " bytes)");
-        }
-        byte[] previous = c.chunks.put(index, data);
-        long delta = data.length - (previous == null ? 0 : previous.length);
-        c.bytes += delta;
-        cachedBytes += delta;
+    private static String cacheKey(String sender, String key) {
+        return sender + "\n" + key;
     }
 
-    private ChunkCache dropChunks(String key) {
-        ChunkCache c = messageCache.remove(key);
+    /**
+     * Chunks are taken from callers of a service of ours (they may send large arguments) and from
+     * the targets of our own pending calls (large replies), nobody else.
+     */
+    private boolean mayUseMessageCache(String sender) {
+        if (sender == null || sender.equals(fullClientId())) {
+            return false;
+        }
+        String senderWs = sender.contains("/") ? sender.substring(0, sender.indexOf('/')) : workspace;
+        for (ServiceDefinition svc : services.values()) {
+            if (!"built-in".equals(svc.id()) && mayCall(svc, sender, senderWs)) {
+                return true;
+            }
+        }
+        for (Session s : sessions.values()) {
+            if (s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean mayCall(ServiceDefinition svc, String from, String remoteWs) {
+        return svc.visibility() != Visibility.PROTECTED || remoteWs.equals(workspace)
+                || svc.authorizedWorkspaces().contains(remoteWs) || from.equals("*/" + managerId);
+    }
+
+    private void storeChunk(ChunkCache c, long index, byte[] data) {
+        byte[] previous = c.chunks.get(index);
+        charge(c, data.length - (previous == null ? 0 : previous.length));
+        c.chunks.put(index, data);
+    }
+
+    /** Books bytes to a cache entry, refusing them when the sender's or the total ceiling would be passed. */
+    private void charge(ChunkCache c, long delta) {
+        long senderBytes = cachedBytesBySender.getOrDefault(c.owner, 0L);
+        if (delta > 0 && (senderBytes + delta > options.effectiveMaxCachedBytesPerSender()
+                || cachedBytes + delta > options.effectiveMaxCachedBytes())) {
+            LOG.warn("refusing a chunk from {}: the large-message cache is full ({} bytes from this sender, {} in all)",
+                    c.owner, senderBytes, cachedBytes);
+            throw new IllegalStateException("too much data in large messages being received; try again later");
+        }
+        c.bytes += delta;
+        cachedBytes += delta;
+        c.lastUsedNanos = System.nanoTime();
+        if (senderBytes + delta <= 0) {
+            cachedBytesBySender.remove(c.owner);
+        } else {
+            cachedBytesBySender.put(c.owner, senderBytes + delta);
+        }
+    }
+
+    private ChunkCache dropChunks(String cacheKey) {
+        ChunkCache c = messageCache.remove(cacheKey);
         if (c != null) {
+            long senderBytes = cachedBytesBySender.getOrDefault(c.owner, 0L) - c.bytes;
+            if (senderBytes <= 0) {
+                cachedBytesBySender.remove(c.owner);
+            } else {
+                cachedBytesBySender.put(c.owner, senderBytes);
+            }
             cachedBytes -= c.bytes;
         }
         return c;
     }
 
+    private void dropIdleChunkCaches() {
+        long idleNanos = options.getMessageCacheIdleTimeout().toNanos();
+        long now = System.nanoTime();
+        List<String> idle = new ArrayList<>();
+        messageCache.forEach((k, c) -> {
+            if (now - c.lastUsedNanos > idleNanos) {
+                idle.add(k);
+            }
+        });
+        for (String k : idle) {
+            ChunkCache c = dropChunks(k);
+            LOG.info("dropped an unfinished large message of {} bytes from {}: no chunk for {} s", c.bytes, c.owner,
+                    options.getMessageCacheIdleTimeout().toSeconds());
+        }
+    }
+
     private ChunkCache chunkCache(Invocation inv) {
         String key = inv.stringArg("key");
         touchSession(key, inv);
-        ChunkCache c = messageCache.get(key);
+        ChunkCache c = messageCache.get(cacheKey(inv.context().from(), key));
         if (c == null) {
             throw new IllegalArgumentException("Message with key " + key + " does not exist");
         }
+        c.lastUsedNanos = System.nanoTime();
         return c;
     }
 
@@ -510,7 +624,9 @@ public final class HyphaClient {
         if (s == null) {
             throw new IllegalStateException("session does not exist anymore: " + key);
         }
-        resetTimer(s);
+        if (inv.context().from().equals(qualify(s.targetId, workspace))) {
+            resetTimer(s);
+        }
     }
 
     private static byte[] bytesArg(Invocation inv, String name) {
@@ -523,7 +639,7 @@ public final class HyphaClient {
 
     /** A reassembled message is stamped with the sender identity of the {@code process} call, which the server vouched for. */
     private void dispatchReassembled(byte[] bytes, CallContext ctx) {
-        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(bytes);
+        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(bytes, Integer.MAX_VALUE);
         Map<String, Object> main = new LinkedHashMap<>(frame.main());
         Map<String, Object> stamp = ctx.raw();
         for (String k : List.of("from", "to", "ws", "user")) {
@@ -920,12 +1036,17 @@ public final class HyphaClient {
     private void handleFrame(Buffer buffer) {
         MsgpackCodec.Frame frame;
         try {
-            frame = MsgpackCodec.unpackFrame(buffer.getBytes());
-        } catch (RuntimeException e) {
-            LOG.warn("dropping a frame that does not decode: {}", e.getMessage());
+            frame = MsgpackCodec.unpackFrame(buffer.getBytes(), options.getMaxMessageBytes());
+        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
+            LOG.warn("dropping a frame of {} bytes that does not decode: {}", buffer.length(), e.toString());
             return;
         }
-        dispatch(frame);
+        try {
+            dispatch(frame);
+        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
+            // one peer's frame must not take the client, or the process, down with it
+            LOG.warn("dropping a frame whose handling failed: {}", e.toString());
+        }
     }
 
     private void dispatch(MsgpackCodec.Frame frame) {
@@ -967,82 +1088,97 @@ public final class HyphaClient {
 
     @SuppressWarnings("unchecked")
     private void handleMethod(Map<String, Object> message, Map<String, Object> firstSegment) {
-        String from = str(message.get("from"));
+        // the server stamps who sent a frame into its first segment; the second one is the sender's own word
+        String from = str(firstSegment.get("from"));
         String path = str(message.get("method"));
         if (from == null || path == null) {
             LOG.warn("dropping a method message without from/method");
             return;
         }
+        if (from.equals(fullClientId())) {
+            // we never call ourselves through the server: such a frame is a function of ours turned against us
+            LOG.warn("dropping a call of {} that comes from this client itself", path);
+            return;
+        }
         String remoteWs = from.contains("/") ? from.substring(0, from.indexOf('/')) : workspace;
-        String to = str(message.get("to"));
+        String to = str(firstSegment.get("to"));
         to = to == null ? fullClientId() : (to.contains("/") ? to : remoteWs + "/" + to);
         Map<String, Object> ctx = new LinkedHashMap<>(firstSegment);
         ctx.put("connection_type", "websocket");
         ctx.put("to", to);
         String callerSession = str(message.get("session"));
 
-        Replier replier;
-        try {
-            replier = replierFor(message, from, remoteWs, callerSession);
-        } catch (RuntimeException e) {
-            LOG.warn("ignoring a call from {} with a malformed reply channel: {}", from, e.getMessage());
-            return;
-        }
         String methodName = from + ":" + path;
-        if (!to.startsWith(workspace + "/")) {
-            reply(replier, null, new SecurityException("Workspace mismatch: " + to + " is not in " + workspace));
-            return;
-        }
         int dot = path.indexOf('.');
         String head = dot < 0 ? path : path.substring(0, dot);
         String rest = dot < 0 ? "" : path.substring(dot + 1);
 
-        if ("services".equals(head)) {
+        // who may call what is settled before anything the caller sent is turned into a function
+        RuntimeException refusal = null;
+        RpcFunction target = null;
+        ServiceDefinition svc = null;
+        String memberPath = null;
+        Session session = null;
+        boolean isReply = false;
+        if (!to.startsWith(workspace + "/")) {
+            refusal = new SecurityException("Workspace mismatch: " + to + " is not in " + workspace);
+        } else if ("services".equals(head)) {
             int next = rest.indexOf('.');
             String serviceId = next < 0 ? rest : rest.substring(0, next);
-            String memberPath = next < 0 ? "" : rest.substring(next + 1);
-            ServiceDefinition svc = services.get(serviceId);
+            memberPath = next < 0 ? "" : rest.substring(next + 1);
+            svc = services.get(serviceId);
             Object member = svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
             if (!(member instanceof RpcFunction fn)) {
-                reply(replier, null, new IllegalArgumentException("Method not found: " + methodName + " at " + clientId));
-                return;
+                refusal = new IllegalArgumentException("Method not found: " + methodName + " at " + clientId);
+            } else if (!mayCall(svc, from, remoteWs)) {
+                refusal = new SecurityException("Permission denied for invoking protected method " + methodName
+                        + ", workspace mismatch: " + workspace + " != " + remoteWs);
+            } else {
+                target = fn;
             }
-            if (svc.visibility() == Visibility.PROTECTED && !remoteWs.equals(workspace)
-                    && !svc.authorizedWorkspaces().contains(remoteWs) && !from.equals("*/" + managerId)) {
-                reply(replier, null, new SecurityException("Permission denied for invoking protected method " + methodName
-                        + ", workspace mismatch: " + workspace + " != " + remoteWs));
-                return;
+        } else {
+            session = sessions.get(head);
+            isReply = "resolve".equals(rest) || "reject".equals(rest) || "heartbeat".equals(rest);
+            if (session == null) {
+                if (isReply) {
+                    // late or duplicate replies to a finished call are expected and ignored
+                    return;
+                }
+                refusal = new IllegalStateException("Session not found: " + methodName);
+            } else if (!from.equals(qualify(session.targetId, remoteWs))) {
+                LOG.warn("refusing {} from {}: session {} belongs to {}", rest, from, head, session.targetId);
+                refusal = new SecurityException("Access denied for method call (" + methodName + ") from " + from
+                        + " to target " + session.targetId);
+            } else if (!isReply) {
+                target = session.callbacks.get(rest);
+                if (target == null) {
+                    refusal = new IllegalStateException("Method expired or not found: " + methodName);
+                }
             }
-            invoke(fn, message, svc.requiresContext(memberPath) ? ctx : null, replier, remoteWs, callerSession);
-            return;
         }
 
-        Session session = sessions.get(head);
-        boolean isReply = "resolve".equals(rest) || "reject".equals(rest) || "heartbeat".equals(rest);
-        if (session == null) {
-            if (!isReply) {
-                reply(replier, null, new IllegalStateException("Session not found: " + methodName));
-            }
-            // late or duplicate replies to a finished call are expected and ignored
+        Replier replier;
+        try {
+            replier = replierFor(message, from, remoteWs, callerSession);
+        } catch (RuntimeException e) {
+            // the reply channel names someone else: answering it would make us call them on the caller's behalf
+            LOG.warn("dropping a call of {} from {}: {}", path, from, e.getMessage());
             return;
         }
-        if (!from.equals(qualify(session.targetId, remoteWs))) {
-            LOG.warn("refusing {} from {}: session {} belongs to {}", rest, from, head, session.targetId);
-            reply(replier, null, new SecurityException("Access denied for method call (" + methodName + ") from " + from
-                    + " to target " + session.targetId));
+        if (refusal != null) {
+            reply(replier, null, refusal);
+            return;
+        }
+        if (svc != null) {
+            invoke(target, message, svc.requiresContext(memberPath) ? ctx : null, replier, from, remoteWs, callerSession);
             return;
         }
         if (isReply) {
-            handleReply(session, rest, message);
-            return;
-        }
-        RpcFunction callback = session.callbacks.get(rest);
-        if (callback == null) {
-            reply(replier, null, new IllegalStateException("Method expired or not found: " + methodName));
+            handleReply(session, rest, message, remoteWs);
             return;
         }
         session.lastActivityNanos = System.nanoTime();
-        invoke(callback, message, null, replier, remoteWs, callerSession);
+        invoke(target, message, null, replier, from, remoteWs, callerSession);
     }
 
     private String qualify(String target, String remoteWs) {
@@ -1050,7 +1186,7 @@ public final class HyphaClient {
     }
 
     @SuppressWarnings("unchecked")
-    private void handleReply(Session session, String kind, Map<String, Object> message) {
+    private void handleReply(Session session, String kind, Map<String, Object> message, String remoteWs) {
         if ("heartbeat".equals(kind)) {
             resetTimer(session);
             return;
@@ -1061,7 +1197,8 @@ public final class HyphaClient {
             return;
         }
         List<Object> args = message.get("args") instanceof List<?> l ? (List<Object>) l : List.of();
-        Object value = args.isEmpty() ? null : decode(args.get(0), null, remoteWorkspaceOf(message));
+        // a reply is a value for our own code, which decides what to call; it may name any client
+        Object value = args.isEmpty() ? null : decode(args.get(0), null, remoteWs, null);
         if ("resolve".equals(kind)) {
             session.promise.tryComplete(value);
         } else if (value instanceof RemoteException re) {
@@ -1069,11 +1206,6 @@ public final class HyphaClient {
         } else {
             session.promise.tryFail(new RemoteException(String.valueOf(value), ""));
         }
-    }
-
-    private String remoteWorkspaceOf(Map<String, Object> message) {
-        String from = str(message.get("from"));
-        return from != null && from.contains("/") ? from.substring(0, from.indexOf('/')) : workspace;
     }
 
     @SuppressWarnings("unchecked")
@@ -1090,10 +1222,21 @@ public final class HyphaClient {
             return new Replier(replyMethod(from, callerSession, "resolve"), replyMethod(from, callerSession, "reject"),
                     replyMethod(from, callerSession, "heartbeat"), interval);
         }
-        Map<String, Object> p = (Map<String, Object>) decode(promise, callerSession, remoteWs);
+        if (!(promise instanceof Map<?, ?>)) {
+            throw new IllegalArgumentException("malformed promise");
+        }
+        Map<String, Object> p;
+        try {
+            p = (Map<String, Object>) decode(promise, callerSession, remoteWs, from);
+        } catch (ForeignFunctionException f) {
+            throw f.within("promise");
+        }
+        if (!(p.get("resolve") instanceof RemoteMethod resolve) || !(p.get("reject") instanceof RemoteMethod reject)) {
+            throw new IllegalArgumentException("promise without resolve and reject");
+        }
         RemoteMethod heartbeat = p.get("heartbeat") instanceof RemoteMethod h ? h : null;
         double interval = p.get("interval") instanceof Number n ? n.doubleValue() : 0;
-        return new Replier((RemoteMethod) p.get("resolve"), (RemoteMethod) p.get("reject"), heartbeat, interval);
+        return new Replier(resolve, reject, heartbeat, interval);
     }
 
     private RemoteMethod replyMethod(String caller, String callerSession, String kind) {
@@ -1107,7 +1250,7 @@ public final class HyphaClient {
 
     @SuppressWarnings("unchecked")
     private void invoke(RpcFunction fn, Map<String, Object> message, Map<String, Object> ctx, Replier replier,
-                        String remoteWs, String callerSession) {
+                        String from, String remoteWs, String callerSession) {
         long heartbeatTimer = -1;
         if (replier != null && replier.heartbeat() != null && replier.intervalSeconds() > 0 && options.isHeartbeats()) {
             RemoteMethod hb = replier.heartbeat();
@@ -1118,7 +1261,7 @@ public final class HyphaClient {
         Future<Object> result;
         try {
             List<Object> args = message.get("args") instanceof List<?> l
-                    ? (List<Object>) decode(l, callerSession, remoteWs) : new ArrayList<>();
+                    ? (List<Object>) decodeArgs(l, callerSession, remoteWs, from) : new ArrayList<>();
             Map<String, Object> kwargs = new LinkedHashMap<>();
             if (Boolean.TRUE.equals(message.get("with_kwargs")) && !args.isEmpty() && args.get(args.size() - 1) instanceof Map<?, ?> kw) {
                 args = new ArrayList<>(args);
@@ -1130,6 +1273,9 @@ public final class HyphaClient {
                     str(ctx.get("method")), ctx);
             Object r = fn.body().call(new Invocation(fn, args, kwargs, callContext));
             result = r instanceof Future<?> f ? (Future<Object>) f : Future.succeededFuture(r);
+        } catch (ForeignFunctionException e) {
+            LOG.warn("refusing a call of {} from {}: {} names another client", fn.name(), from, e.field);
+            result = Future.failedFuture(new SecurityException(e.getMessage()));
         } catch (Exception | StackOverflowError e) {
             result = Future.failedFuture(e);
         }
@@ -1246,9 +1392,14 @@ public final class HyphaClient {
         return m;
     }
 
-    /** Wire values to Java; {@code _rtype} maps become remote functions, errors and arrays. */
+    /**
+     * Wire values to Java; {@code _rtype} maps become remote functions, errors and arrays. With
+     * {@code onlyTarget}, a function of any client other than that one is refused with
+     * {@link ForeignFunctionException} naming {@code field}: a caller's functions are called by us,
+     * as us, so they must lead back to the caller.
+     */
     @SuppressWarnings("unchecked")
-    private Object decode(Object v, String remoteParent, String remoteWs) {
+    private Object decode(Object v, String remoteParent, String remoteWs, String onlyTarget) {
         if (v instanceof Map<?, ?> raw) {
             Map<String, Object> map = (Map<String, Object>) raw;
             Object rtype = map.get("_rtype");
@@ -1259,6 +1410,12 @@ public final class HyphaClient {
                         String target = str(m.get("_rtarget"));
                         if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
                             m.put("_rtarget", remoteWs + "/" + target);
+                        }
+                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
+                            throw new ForeignFunctionException("");
+                        }
+                        if (!(m.get("_rmethod") instanceof String)) {
+                            throw new IllegalArgumentException("a function without _rmethod");
                         }
                         return new RemoteMethod(this, m, remoteParent);
                     }
@@ -1278,7 +1435,7 @@ public final class HyphaClient {
                     case "memoryview":
                         return joinBytes(map.get("_rvalue"));
                     case "set": {
-                        Object items = decode(map.get("_rvalue"), remoteParent, remoteWs);
+                        Object items = decode(map.get("_rvalue"), remoteParent, remoteWs, onlyTarget);
                         return items instanceof List<?> l ? new LinkedHashSet<>(l) : new LinkedHashSet<>();
                     }
                     default:
@@ -1286,18 +1443,35 @@ public final class HyphaClient {
                 }
             }
             for (Map.Entry<String, Object> e : map.entrySet()) {
-                e.setValue(decode(e.getValue(), remoteParent, remoteWs));
+                try {
+                    e.setValue(decode(e.getValue(), remoteParent, remoteWs, onlyTarget));
+                } catch (ForeignFunctionException f) {
+                    throw f.within("." + e.getKey());
+                }
             }
             return map;
         }
         if (v instanceof List<?> raw) {
             List<Object> list = (List<Object>) raw;
             for (int i = 0; i < list.size(); i++) {
-                list.set(i, decode(list.get(i), remoteParent, remoteWs));
+                try {
+                    list.set(i, decode(list.get(i), remoteParent, remoteWs, onlyTarget));
+                } catch (ForeignFunctionException f) {
+                    throw f.within("[" + i + "]");
+                }
             }
             return list;
         }
         return v;
+    }
+
+    /** A caller's arguments: any function in them must be the caller's own. */
+    private Object decodeArgs(List<?> args, String callerSession, String remoteWs, String caller) {
+        try {
+            return decode(args, callerSession, remoteWs, caller);
+        } catch (ForeignFunctionException f) {
+            throw f.within("args");
+        }
     }
 
     private static byte[] joinBytes(Object value) {

@@ -3,6 +3,7 @@ package io.hypha.rpc;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -14,6 +15,7 @@ import org.msgpack.core.ExtensionTypeHeader;
 import org.msgpack.core.MessageBufferPacker;
 import org.msgpack.core.MessageFormat;
 import org.msgpack.core.MessagePack;
+import org.msgpack.core.MessagePackException;
 import org.msgpack.core.MessageUnpacker;
 
 import io.vertx.core.buffer.Buffer;
@@ -46,6 +48,16 @@ public final class MsgpackCodec {
 
     private static final BigInteger UINT64_MAX = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);
     private static final BigInteger LONG_MAX = BigInteger.valueOf(Long.MAX_VALUE);
+
+    /** Frames longer than this are refused unless the caller gives its own limit. */
+    public static final int DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+    /** Deeper nesting is refused: decoding and everything after it recurse, and the image runs with 512 KiB stacks. */
+    public static final int MAX_DEPTH = 128;
+    /**
+     * Values (scalars and containers) one frame may decode into. An empty map is one byte on the wire
+     * and some 80 bytes on the heap, so a byte count alone does not bound memory.
+     */
+    public static final int MAX_VALUES = 262_144;
 
     /** An msgpack extension value other than the timestamp; received only, never sent. */
     public record Extension(byte type, byte[] data) {
@@ -93,27 +105,41 @@ public final class MsgpackCodec {
         }
     }
 
-    @SuppressWarnings("unchecked")
     public static Frame unpackFrame(byte[] bytes) {
+        return unpackFrame(bytes, DEFAULT_MAX_FRAME_BYTES);
+    }
+
+    /**
+     * A frame from an untrusted peer: every length in it is checked against the bytes that remain
+     * before anything is allocated, nesting is bounded by {@link #MAX_DEPTH} and the number of
+     * values by {@link #MAX_VALUES}, so a few hostile bytes cannot make us allocate gigabytes or
+     * overflow the stack. Fails with {@link IllegalArgumentException}.
+     */
+    @SuppressWarnings("unchecked")
+    public static Frame unpackFrame(byte[] bytes, int maxBytes) {
+        if (bytes.length > maxBytes) {
+            throw new IllegalArgumentException("frame of " + bytes.length + " bytes is over the limit of " + maxBytes);
+        }
         try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
-            Object main = read(unpacker);
+            Budget budget = new Budget(bytes.length);
+            Object main = read(unpacker, budget, 0);
             if (!(main instanceof Map)) {
                 throw new IllegalArgumentException("frame does not start with a map");
             }
-            Object extra = unpacker.hasNext() ? read(unpacker) : null;
+            Object extra = unpacker.hasNext() ? read(unpacker, budget, 0) : null;
             if (extra != null && !(extra instanceof Map)) {
                 throw new IllegalArgumentException("second frame segment is not a map");
             }
             return new Frame((Map<String, Object>) main, (Map<String, Object>) extra);
-        } catch (IOException e) {
+        } catch (IOException | MessagePackException e) {
             throw new IllegalArgumentException("malformed msgpack frame: " + e.getMessage(), e);
         }
     }
 
     public static Object unpack(byte[] bytes) {
         try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
-            return read(unpacker);
-        } catch (IOException e) {
+            return read(unpacker, new Budget(bytes.length), 0);
+        } catch (IOException | MessagePackException e) {
             throw new IllegalArgumentException("malformed msgpack: " + e.getMessage(), e);
         }
     }
@@ -182,7 +208,37 @@ public final class MsgpackCodec {
         return o == null ? "null" : o.getClass().getSimpleName() + " " + o;
     }
 
-    private static Object read(MessageUnpacker u) throws IOException {
+    /** What one frame may still cost: values left and the input length lengths are checked against. */
+    private static final class Budget {
+        final long inputLength;
+        int valuesLeft = MAX_VALUES;
+
+        Budget(long inputLength) {
+            this.inputLength = inputLength;
+        }
+
+        /** A header's count or length, refused when the bytes left could not hold it. */
+        int check(MessageUnpacker u, long count, int minBytesEach, String what) throws IOException {
+            long remaining = inputLength - u.getTotalReadBytes();
+            if (count < 0 || count * minBytesEach > remaining) {
+                throw new IOException(what + " of " + count + " claims more than the " + remaining + " bytes left");
+            }
+            return (int) count;
+        }
+
+        void spend(long values) throws IOException {
+            valuesLeft -= (int) Math.min(values, Integer.MAX_VALUE);
+            if (valuesLeft < 0) {
+                throw new IOException("more than " + MAX_VALUES + " values in one message");
+            }
+        }
+    }
+
+    private static Object read(MessageUnpacker u, Budget budget, int depth) throws IOException {
+        if (depth > MAX_DEPTH) {
+            throw new IOException("nested deeper than " + MAX_DEPTH + " levels");
+        }
+        budget.spend(1);
         MessageFormat format = u.getNextFormat();
         switch (format.getValueType()) {
             case NIL:
@@ -198,35 +254,38 @@ public final class MsgpackCodec {
                 return u.unpackLong();
             case FLOAT:
                 return u.unpackDouble();
-            case STRING:
-                return u.unpackString();
+            case STRING: {
+                int len = budget.check(u, Integer.toUnsignedLong(u.unpackRawStringHeader()), 1, "string length");
+                return new String(u.readPayload(len), StandardCharsets.UTF_8);
+            }
             case BINARY: {
-                int len = u.unpackBinaryHeader();
+                int len = budget.check(u, Integer.toUnsignedLong(u.unpackBinaryHeader()), 1, "binary length");
                 return u.readPayload(len);
             }
             case ARRAY: {
-                int n = u.unpackArrayHeader();
-                List<Object> list = new ArrayList<>(n);
+                int n = budget.check(u, Integer.toUnsignedLong(u.unpackArrayHeader()), 1, "array size");
+                List<Object> list = new ArrayList<>(Math.min(n, 1024));
                 for (int i = 0; i < n; i++) {
-                    list.add(read(u));
+                    list.add(read(u, budget, depth + 1));
                 }
                 return list;
             }
             case MAP: {
-                int n = u.unpackMapHeader();
-                Map<String, Object> map = new LinkedHashMap<>(Math.max(4, n * 4 / 3 + 1));
+                int n = budget.check(u, Integer.toUnsignedLong(u.unpackMapHeader()), 2, "map size");
+                Map<String, Object> map = new LinkedHashMap<>(Math.max(4, Math.min(n, 1024) * 4 / 3 + 1));
                 for (int i = 0; i < n; i++) {
-                    Object key = read(u);
-                    map.put(String.valueOf(key), read(u));
+                    Object key = read(u, budget, depth + 1);
+                    map.put(String.valueOf(key), read(u, budget, depth + 1));
                 }
                 return map;
             }
             case EXTENSION: {
                 ExtensionTypeHeader header = u.unpackExtensionTypeHeader();
+                int len = budget.check(u, Integer.toUnsignedLong(header.getLength()), 1, "extension length");
                 if (header.isTimestampType()) {
                     return u.unpackTimestamp(header);
                 }
-                return new Extension(header.getType(), u.readPayload(header.getLength()));
+                return new Extension(header.getType(), u.readPayload(len));
             }
             default:
                 throw new IOException("unsupported msgpack format " + format);

@@ -154,7 +154,11 @@ final class WebSocketConnection {
             });
             ws.binaryMessageHandler(frame -> {
                 if (ws == socket) {
-                    listener.onBinary(frame);
+                    try {
+                        listener.onBinary(frame);
+                    } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
+                        LOG.warn("dropping a frame whose handling failed: {}", e.toString());
+                    }
                 }
                 // frames routed to us before connection_info are dropped, as the reference clients do
             });
