@@ -23,6 +23,7 @@ public final class ConnectOptions {
     private long maxCachedBytes = -1;
     private long maxCachedBytesPerSender = -1;
     private Duration messageCacheIdleTimeout = Duration.ofMinutes(2);
+    private boolean serveOwnCalls = true;
 
     public ConnectOptions() {
     }
@@ -45,6 +46,7 @@ public final class ConnectOptions {
         this.maxCachedBytes = other.maxCachedBytes;
         this.maxCachedBytesPerSender = other.maxCachedBytesPerSender;
         this.messageCacheIdleTimeout = other.messageCacheIdleTimeout;
+        this.serveOwnCalls = other.serveOwnCalls;
     }
 
     /** {@code http(s)://host:port[/base]} or {@code ws(s)://host:port/.../ws}; see {@link #webSocketUrl()}. */
@@ -166,6 +168,20 @@ public final class ConnectOptions {
     public long effectiveMaxCachedBytesPerSender() {
         long perSender = maxCachedBytesPerSender > 0 ? maxCachedBytesPerSender : Runtime.getRuntime().maxMemory() / 32;
         return Math.min(perSender, effectiveMaxCachedBytes());
+    }
+
+    /**
+     * Whether calls this client makes to its own services through the server are served. A service
+     * that never calls itself turns this off, so that a function of its own which a caller managed to
+     * get it to call can never run with its own rights.
+     */
+    public ConnectOptions setServeOwnCalls(boolean serveOwnCalls) {
+        this.serveOwnCalls = serveOwnCalls;
+        return this;
+    }
+
+    public boolean isServeOwnCalls() {
+        return serveOwnCalls;
     }
 
     /** A large message whose chunks stop arriving for this long is dropped. */

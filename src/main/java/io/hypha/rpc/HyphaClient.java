@@ -975,6 +975,13 @@ public final class HyphaClient {
             if (cache == null) {
                 return Future.failedFuture(new HyphaException(target + " cannot receive large messages (no message_cache)"));
             }
+            for (String name : List.of("create", "set", "append", "process", "remove")) {
+                // the receiver describes its own cache; a function of anyone else there would have us call them
+                if (cache.get(name) != null && !target.startsWith("*/")
+                        && !(cache.get(name) instanceof RemoteMethod rm && target.equals(rm.target()))) {
+                    return Future.failedFuture(new HyphaException(target + " cannot receive large messages (its message_cache is not its own)"));
+                }
+            }
             boolean parallel = config.get("api_version") instanceof Number n && n.intValue() >= 3;
             RemoteMethod create = (RemoteMethod) cache.get("create");
             RemoteMethod process = (RemoteMethod) cache.get("process");
@@ -1095,8 +1102,8 @@ public final class HyphaClient {
             LOG.warn("dropping a method message without from/method");
             return;
         }
-        if (from.equals(fullClientId())) {
-            // we never call ourselves through the server: such a frame is a function of ours turned against us
+        if (from.equals(fullClientId()) && !options.isServeOwnCalls()) {
+            // this client never calls itself: such a frame is a function of ours turned against us
             LOG.warn("dropping a call of {} that comes from this client itself", path);
             return;
         }

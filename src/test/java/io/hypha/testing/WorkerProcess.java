@@ -89,6 +89,27 @@ public final class WorkerProcess implements AutoCloseable {
                 HttpResponse.BodyHandlers.ofString()).body();
     }
 
+    public boolean isAlive() {
+        return process != null && process.isAlive();
+    }
+
+    /**
+     * The JVM options the image runs the worker with (the Dockerfile's JAVA_TOOL_OPTIONS), minus the
+     * class-data archive that exists only in the image.
+     */
+    public static String imageJvmOptions() {
+        try {
+            String dockerfile = Files.readString(HyphaTestServer.projectDir().resolve("Dockerfile"));
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("JAVA_TOOL_OPTIONS=\"([^\"]*)\"").matcher(dockerfile);
+            if (!m.find()) {
+                throw new IllegalStateException("no JAVA_TOOL_OPTIONS in the Dockerfile");
+            }
+            return m.group(1).replaceAll("-XX:SharedArchiveFile=\\S+\\s*", "").trim();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** SIGKILL: no shutdown hook runs, nothing is cleaned up. */
     public void kill() {
         process.destroyForcibly();

@@ -92,7 +92,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .setWorkspace(blankToNull(h.workspace()))
                 .setClientId(blankToNull(h.clientId()))
                 .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()))
-                .setMaxReconnectDelay(MAX_RECONNECT_DELAY);
+                .setMaxReconnectDelay(MAX_RECONNECT_DELAY)
+                // the worker never calls its own services: a call from itself can only be a caller's trick
+                .setServeOwnCalls(false);
         Promise<Void> done = Promise.promise();
         HyphaClient.connect(vertx, options).onComplete(connected -> {
             if (connected.failed()) {
