@@ -298,4 +298,30 @@ class HostileCallerInteropTest {
         Object big = Await.result(slow.call("slow_big", 700_000), Duration.ofSeconds(60));
         assertThat((byte[]) big).hasSize(700_000);
     }
+
+    @Test
+    void aFrameOverTheSizeLimitClosesTheLinkCleanlyAndTheClientComesBackServing() {
+        HyphaClient small = Await.result(HyphaClient.connect(vertx, new ConnectOptions()
+                .setServerUrl(server.url()).setToken(server.userToken()).setClientId("java-small-" + HyphaClient.newId(6))
+                .setMaxMessageBytes(100_000)));
+        try {
+            List<HyphaClient.ConnectionState> states = new java.util.concurrent.CopyOnWriteArrayList<>();
+            small.connectionStateHandler(states::add);
+            Await.result(small.registerService(ServiceDefinition.builder("small-svc").visibility(Visibility.PUBLIC)
+                    .function(RpcFunction.of("echo", inv -> inv.arg("x")).param("x")).build()));
+            attacker.exec(RAW + """
+                    main = {"type": "method", "to": "%s", "method": "services.small-svc.echo", "session": "huge"}
+                    await raw(main, msgpack.packb({"args": [bytes(200000)]}))
+                    """.formatted(small.fullClientId()));
+            Await.until("the link dropped and restored", Duration.ofSeconds(30),
+                    () -> states.contains(HyphaClient.ConnectionState.RECONNECTING) && small.state() == HyphaClient.ConnectionState.CONNECTED);
+            Object back = attacker.exec("""
+                    svc = await server.get_service("%s:small-svc")
+                    return await svc.echo("back")
+                    """.formatted(small.fullClientId()), Duration.ofSeconds(30));
+            assertThat(back).isEqualTo("back");
+        } finally {
+            Await.result(small.disconnect());
+        }
+    }
 }
