@@ -1,6 +1,7 @@
 package io.hypha.rpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Duration;
 import java.util.List;
@@ -322,6 +323,26 @@ class HostileCallerInteropTest {
             assertThat(back).isEqualTo("back");
         } finally {
             Await.result(small.disconnect());
+        }
+    }
+
+    @Test
+    void aClientThatNeverCallsItselfAnswersNoCallFromItsOwnId() {
+        AtomicInteger served = new AtomicInteger();
+        HyphaClient lone = Await.result(HyphaClient.connect(vertx, new ConnectOptions()
+                .setServerUrl(server.url()).setToken(server.userToken()).setClientId("java-lone-" + HyphaClient.newId(6))
+                .setServeOwnCalls(false).setMethodTimeout(Duration.ofSeconds(3))));
+        try {
+            Await.result(lone.registerService(ServiceDefinition.builder("lone-svc").visibility(Visibility.PUBLIC)
+                    .function(RpcFunction.of("count", inv -> served.incrementAndGet())).build()));
+            RemoteService own = Await.result(lone.getService(lone.fullClientId() + ":lone-svc"));
+            assertThatThrownBy(() -> Await.result(own.call("count"))).isInstanceOf(HyphaException.Timeout.class);
+            assertThat(served).hasValue(0);
+            // others are served as usual
+            assertThat(bystander.exec("return await (await server.get_service('%s:lone-svc')).count()".formatted(lone.fullClientId())))
+                    .isEqualTo(1);
+        } finally {
+            Await.result(lone.disconnect());
         }
     }
 }
