@@ -10,6 +10,8 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.stream.Stream;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -390,7 +392,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture();
         }
         if (!visibleTo(s.get(), request)) {
-            throw new WorkerException(ErrorCode.UNKNOWN_SESSION, "unknown session: " + sessionId);
+            // the same answer as for an id that does not exist (above): other workspaces learn nothing
+            return Future.succeededFuture();
         }
         return deleteSession(s.get());
     }
@@ -421,10 +424,16 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 .sorted((a, b) -> String.valueOf(a.getMetadata().getCreationTimestamp()).compareTo(String.valueOf(b.getMetadata().getCreationTimestamp())))
                 .toList();
         List<Future<String>> logs = new ArrayList<>();
+        WorkerConfig.Logs bounds = config.logs();
         for (Pod pod : pods) {
-            logs.add(Future.fromCompletionStage(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false), context));
+            logs.add(Future.fromCompletionStage(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false,
+                    bounds.tailLines(), bounds.limitBytes()), context));
         }
-        return Future.all(events, Future.join(new ArrayList<>(logs))).transform(ignored -> {
+        return Future.join(events, Future.join(new ArrayList<>(logs))).transform(ignored -> {
+            if (Stream.concat(Stream.of(events), logs.stream()).anyMatch(f -> f.failed() && unwrap(f.cause()) instanceof RejectedExecutionException)) {
+                return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
+                        "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));
+            }
             JsonArray items = new JsonArray();
             if (events.succeeded()) {
                 for (Event e : events.result()) {
