@@ -51,6 +51,11 @@ final class CallerRateLimit {
         return true;
     }
 
+    /** Callers remembered. */
+    synchronized int size() {
+        return buckets.size();
+    }
+
     private double level(Bucket bucket, long now) {
         return Math.min(burst, bucket.tokens + (now - bucket.countedAt) * ratePerNano);
     }
