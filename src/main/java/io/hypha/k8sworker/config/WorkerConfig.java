@@ -274,16 +274,25 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             // below this even an ordinary manifest with a caller's token would be refused
             throw new IllegalArgumentException("policy.maxManifestBytes must be at least 1024, got " + policy.maxManifestBytes());
         }
-        if (logs.tailLines() < 1 || logs.limitBytes() < 1024 || logs.burst() < 1 || logs.threads() < 1 || logs.queue() < 0
-                || !(logs.ratePerSecond() > 0) || Double.isInfinite(logs.ratePerSecond())) {
-            throw new IllegalArgumentException("logs: tailLines, burst and threads must be at least 1, limitBytes at least 1024, "
-                    + "queue not negative and ratePerSecond a positive number");
+        atLeast("logs.tailLines", logs.tailLines(), 1);
+        atLeast("logs.limitBytes", logs.limitBytes(), 1024);
+        atLeast("logs.burst", logs.burst(), 1);
+        atLeast("logs.threads", logs.threads(), 1);
+        atLeast("logs.queue", logs.queue(), 0);
+        if (!(logs.ratePerSecond() > 0) || Double.isInfinite(logs.ratePerSecond())) {
+            throw new IllegalArgumentException("logs.ratePerSecond must be a positive number, got " + logs.ratePerSecond());
         }
         if (kubernetes.suspendedGraceSeconds() < 1) {
             throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
         }
         if (verticles.jobLauncher() < 1) {
             throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
+        }
+    }
+
+    private static void atLeast(String path, int value, int least) {
+        if (value < least) {
+            throw new IllegalArgumentException(path + " must be at least " + least + ", got " + value);
         }
     }
 
