@@ -445,7 +445,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             }
             for (Future<String> log : logs) {
                 if (log.succeeded()) {
-                    for (String line : log.result().split("\n")) {
+                    for (String line : wholeLines(log.result(), bounds.limitBytes()).split("\n")) {
                         if (!line.isEmpty()) {
                             items.add(new JsonObject().put("type", "stdout").put("content", line));
                         }
@@ -461,6 +461,17 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
                     .put("total", total).put("offset", offset).put("limit", limit));
         });
+    }
+
+    /**
+     * A log read with limitBytes without its last line when the limit cut that line short (or a
+     * character in it): callers get whole lines only.
+     */
+    static String wholeLines(String log, int limitBytes) {
+        if (log.endsWith("\n") || log.getBytes(java.nio.charset.StandardCharsets.UTF_8).length < limitBytes) {
+            return log;
+        }
+        return log.substring(0, log.lastIndexOf('\n') + 1);
     }
 
     /** The [from, to) slice of {@code total} items for a page; long arithmetic, as offset + limit may pass 2^31. */
