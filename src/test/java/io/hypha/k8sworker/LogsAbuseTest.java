@@ -43,6 +43,8 @@ class LogsAbuseTest {
     PythonPeer owner;
     PythonPeer other;
     String ws;
+    /** Its own service id: other workers may serve the same workspace meanwhile. */
+    final String serviceId = "k8s-worker-logs-" + Long.toString(System.nanoTime(), 36);
 
     @BeforeEach
     void connect() {
@@ -70,11 +72,11 @@ class LogsAbuseTest {
     private void startWorker(Map<String, String> extra) {
         Map<String, String> env = new HashMap<>(ImageJvm.env());
         env.putAll(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", cluster.namespace(),
-                "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString()));
+                "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(), "HYPHA_SERVICE_ID", serviceId));
         env.putAll(extra);
         worker = new WorkerProcess(env).start();
         for (PythonPeer p : List.of(owner, other)) {
-            p.exec("state['w'] = await server.get_service('%s/k8s-worker')".formatted(ws));
+            p.exec("state['w'] = await server.get_service('%s/%s')".formatted(ws, serviceId));
         }
     }
 

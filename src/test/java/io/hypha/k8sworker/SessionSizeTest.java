@@ -84,12 +84,14 @@ class SessionSizeTest {
     static WorkerProcess worker;
     static PythonPeer owner;
     static String ws;
+    /** Its own service id: other workers may serve the same workspace meanwhile. */
+    static final String SERVICE_ID = "k8s-worker-size-" + Long.toString(System.nanoTime(), 36);
 
     static Map<String, String> workerEnv() {
         Map<String, String> env = new HashMap<>(ImageJvm.env());
         env.putAll(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", namespace,
                 "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
-                "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "120"));
+                "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "120", "HYPHA_SERVICE_ID", SERVICE_ID));
         return env;
     }
 
@@ -102,7 +104,7 @@ class SessionSizeTest {
         worker = new WorkerProcess(workerEnv()).start();
         owner = hypha.python(Map.of("token", hypha.userToken(), "client_id", "py-size-" + Long.toString(System.nanoTime(), 36)));
         ws = owner.workspace();
-        owner.exec(AT_SIZE + "state['w'] = await server.get_service('%s/k8s-worker')".formatted(ws));
+        owner.exec(AT_SIZE + "state['w'] = await server.get_service('%s/%s')".formatted(ws, SERVICE_ID));
     }
 
     @AfterAll
@@ -168,11 +170,11 @@ class SessionSizeTest {
         JsonArray listed = (JsonArray) owner.exec("""
                 for _ in range(100):
                     try:
-                        state['w'] = await server.get_service('%s/k8s-worker')
+                        state['w'] = await server.get_service('%s/%s')
                         return sorted(s['session_id'] for s in await state['w'].list_sessions())
                     except Exception:
                         await asyncio.sleep(0.3)
-                """.formatted(ws), Duration.ofSeconds(90));
+                """.formatted(ws, SERVICE_ID), Duration.ofSeconds(90));
         assertThat(listed.getList()).containsExactlyElementsOf(new TreeSet<>(expected));
 
         // a new caller, of another workspace, is served: once a place is free, its start at the size limit succeeds
@@ -183,10 +185,10 @@ class SessionSizeTest {
         try (PythonPeer newcomer = hypha.python(Map.of("token", token))) {
             assertThat(newcomer.workspace()).isNotEqualTo(ws);
             JsonObject out = (JsonObject) newcomer.exec(AT_SIZE + """
-                    w = await server.get_service('%s/k8s-worker')
+                    w = await server.get_service('%s/%s')
                     session = await w.start({"manifest": state['at_size'](%d)})
                     return {"session": session, "mine": [s['session_id'] for s in await w.list_sessions()]}
-                    """.formatted(ws, MAX_MANIFEST_BYTES), Duration.ofSeconds(180));
+                    """.formatted(ws, SERVICE_ID, MAX_MANIFEST_BYTES), Duration.ofSeconds(180));
             assertThat(out.getString("session")).startsWith(newcomer.workspace() + "/");
             assertThat(out.getJsonArray("mine").getList()).containsExactly(out.getString("session"));
         }

@@ -1,11 +1,13 @@
 package io.hypha.k8sworker.kube;
 
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
@@ -37,7 +39,7 @@ public final class KubeOps {
     private final KubernetesClient client;
     private final String namespace;
     private final ExecutorService pool;
-    /** Reads for get_logs (logs, events): their own bounded pool, so that a flood of them never delays a launch. */
+    /** get_logs' log reads: their own bounded pool, so that a flood of them never delays a launch. */
     private final ExecutorService logPool;
 
     public KubeOps(KubernetesClient client, String namespace, ExecutorService pool, ExecutorService logPool) {
@@ -155,15 +157,6 @@ public final class KubeOps {
         });
     }
 
-    /** Events about the named objects (the Job and its pods), oldest first; on the log pool. */
-    public CompletionStage<List<Event>> eventsFor(List<String> objectNames) {
-        return onLogPool(() -> objectNames.stream()
-                .flatMap(name -> client.v1().events().inNamespace(namespace)
-                        .withField("involvedObject.name", name).list().getItems().stream())
-                .sorted((a, b) -> String.valueOf(timeOf(a)).compareTo(String.valueOf(timeOf(b))))
-                .toList());
-    }
-
     /** A read on the log pool; when its queue is full, a stage failed with {@link RejectedExecutionException}. */
     private <T> CompletionStage<T> onLogPool(Supplier<T> call) {
         try {
@@ -172,6 +165,9 @@ public final class KubeOps {
             return CompletableFuture.failedFuture(e);
         }
     }
+
+    /** Oldest first: by when each event last happened. */
+    public static final Comparator<Event> BY_TIME = Comparator.comparing(e -> String.valueOf(timeOf(e)));
 
     private static String timeOf(Event e) {
         if (e.getLastTimestamp() != null) {
@@ -185,16 +181,24 @@ public final class KubeOps {
 
     /** Starts watching our Jobs; blocks for the initial list, so it runs on the pool. */
     public CompletionStage<SharedIndexInformer<Job>> informJobs(Map<String, String> labels, ResourceEventHandler<Job> handler) {
-        return async(() -> lean(client.batch().v1().jobs().inNamespace(namespace).withLabels(labels), handler, LeanObjects::job));
+        return async(() -> lean(client.batch().v1().jobs().inNamespace(namespace).withLabels(labels), handler, LeanObjects::job, Map.of()));
     }
 
     public CompletionStage<SharedIndexInformer<Pod>> informPods(Map<String, String> labels, ResourceEventHandler<Pod> handler) {
-        return async(() -> lean(client.pods().inNamespace(namespace).withLabels(labels), handler, LeanObjects::pod));
+        return async(() -> lean(client.pods().inNamespace(namespace).withLabels(labels), handler, LeanObjects::pod, Map.of()));
     }
 
-    /** Starts watching Warning events of the namespace (events cannot be label-selected; warnings are few). */
-    public CompletionStage<SharedIndexInformer<Event>> informWarnings(ResourceEventHandler<Event> handler) {
-        return async(() -> lean(client.v1().events().inNamespace(namespace).withField("type", "Warning"), handler, LeanObjects::event));
+    /** The index of {@link #informEvents}' cache: the name of the object an event is about. */
+    public static final String EVENTS_BY_OBJECT = "involvedObject.name";
+
+    /**
+     * Starts watching the namespace's events (they cannot be label-selected), indexed by the name of
+     * their object, so that get_logs finds a session's events in the cache instead of listing them.
+     */
+    public CompletionStage<SharedIndexInformer<Event>> informEvents(ResourceEventHandler<Event> handler) {
+        return async(() -> lean(client.v1().events().inNamespace(namespace), handler, LeanObjects::event,
+                Map.of(EVENTS_BY_OBJECT, e -> e.getInvolvedObject() == null || e.getInvolvedObject().getName() == null ? List.of()
+                        : List.of(e.getInvolvedObject().getName()))));
     }
 
     /**
@@ -210,8 +214,11 @@ public final class KubeOps {
      * cached copy it would fill the heap.
      */
     private static <T extends HasMetadata> SharedIndexInformer<T> lean(Informable<T> source, ResourceEventHandler<? super T> handler,
-                                                                       UnaryOperator<T> trim) {
+                                                                       UnaryOperator<T> trim, Map<String, Function<T, List<String>>> indexers) {
         SharedIndexInformer<T> informer = source.withLimit(LIST_PAGE).runnableInformer(0);
+        if (!indexers.isEmpty()) {
+            informer.addIndexers(indexers);
+        }
         informer.itemStore(new BasicItemStore<T>(Cache::metaNamespaceKeyFunc) {
             @Override
             public T put(String key, T obj) {
