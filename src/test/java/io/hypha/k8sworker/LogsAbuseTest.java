@@ -178,6 +178,44 @@ class LogsAbuseTest {
     }
 
     @Test
+    void logReadsBeyondTheirOwnThreadsAreRefusedAsBusyWhileAnotherCallersStartSucceeds() throws Exception {
+        // one log thread and no queue, and a rate limit that lets everything through: only the bulkhead stands
+        startWorker(Map.of("HYPHA_K8S_WORKER_LOGS_THREADS", "1", "HYPHA_K8S_WORKER_LOGS_QUEUE", "0",
+                "HYPHA_K8S_WORKER_LOGS_RATE_PER_SECOND", "100000", "HYPHA_K8S_WORKER_LOGS_BURST", "100000"));
+        String own = (String) other.exec("return await state['w'].start({'manifest': {'image': 'python:long'}})");
+        cluster.setPodLog(podOf(own), "the looping caller's own output");
+        CompletableFuture<Object> loop = other.execAsync("""
+                state['done'] = False
+                counts = {"ok": 0, "busy": 0, "other": [], "calls": 0}
+                async def hammer():
+                    # until the other caller's start is done and the bulkhead has refused at least once
+                    while (not state['done'] or counts["busy"] == 0) and counts["calls"] < 20000:
+                        counts["calls"] += 1
+                        try:
+                            await state['w'].get_logs("%s")
+                            counts["ok"] += 1
+                        except Exception as e:
+                            if "reading as many logs as it may at once" in str(e):
+                                counts["busy"] += 1
+                            else:
+                                counts["other"].append(str(e))
+                await asyncio.gather(*[hammer() for _ in range(20)])
+                return counts
+                """.formatted(own));
+        String started = (String) owner.exec("return await state['w'].start({'manifest': {'image': 'python:long'}})",
+                Duration.ofSeconds(120));
+        other.exec("state['done'] = True");
+        JsonObject counts = (JsonObject) loop.get(120, TimeUnit.SECONDS);
+
+        assertThat(started).startsWith(ws + "/");
+        JsonObject info = (JsonObject) owner.exec("return await state['w'].get_session_info('%s')".formatted(started));
+        assertThat(info.getString("status")).isEqualTo("running");
+        assertThat(counts.getInteger("busy")).as(counts.encode()).isPositive();
+        assertThat(counts.getInteger("ok")).as(counts.encode()).isPositive();
+        assertThat(counts.getJsonArray("other")).as(counts.encode()).isEmpty();
+    }
+
+    @Test
     void aPodLogLargerThanTheBoundsComesBackAsABoundedTail() {
         int tailLines = 100;
         int limitBytes = 4096;
