@@ -235,7 +235,7 @@ class LogsAbuseTest {
         assertThat(got).hasSizeLessThanOrEqualTo(tailLines);
         assertThat(got.stream().mapToInt(s -> s.length() + 1).sum()).isLessThanOrEqualTo(limitBytes);
         assertThat(logs.getInteger("total")).isEqualTo(got.size());
-        // the lines read are the log's last ones, in order (Kubernetes cuts limitBytes from the start of the tail)
+        // the lines read are the log's last ones, in order (Kubernetes counts limitBytes from the first line of the tail)
         int from = lines.indexOf(got.get(0));
         assertThat(from).isGreaterThanOrEqualTo(lines.size() - tailLines);
         assertThat(got).containsExactlyElementsOf(lines.subList(from, from + got.size()));

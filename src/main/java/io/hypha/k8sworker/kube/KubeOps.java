@@ -137,10 +137,11 @@ public final class KubeOps {
     }
 
     /**
-     * The end of one container's log: its last {@code tailLines} lines, of those at most
-     * {@code limitBytes} bytes (Kubernetes cuts them from the start); empty when the pod or its log is
-     * gone. One request: fabric8's own log calls first wait for the pod with a LIST and a watch. Runs
-     * on the log pool, whose full queue refuses the read (a {@link RejectedExecutionException}).
+     * The end of one container's log: its last {@code tailLines} lines, of those the first
+     * {@code limitBytes} bytes (Kubernetes counts the bytes from the first line of the tail); empty
+     * when the pod or its log is gone. One request: fabric8's own log calls first wait for the pod
+     * with a LIST and a watch. Runs on the log pool, whose full queue refuses the read (a
+     * {@link RejectedExecutionException}).
      */
     public CompletionStage<String> containerLog(String pod, String container, boolean previous, int tailLines, int limitBytes) {
         return onLogPool(() -> {
