@@ -77,6 +77,8 @@ refuse "a non-numeric defaultTimeout" --set kubernetes.defaultTimeout=soon
 refuse "an invalid pull policy" --set image.pullPolicy=Sometimes
 refuse "a negative GPU maximum" --set policy.resources.maxGpus=-1
 refuse "a misspelt policy key" --set policy.allowTolerance=true
+refuse "a manifest size limit below 1 KiB" --set policy.maxManifestBytes=100
+refuse "a get_logs burst of 0" --set logs.burst=0
 
 log "helm unittest"
 helm unittest "$CHART"

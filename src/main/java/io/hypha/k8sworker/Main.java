@@ -3,10 +3,13 @@ package io.hypha.k8sworker;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -44,6 +47,7 @@ public final class Main {
     private final Vertx vertx;
     private final KubernetesClient kubernetes;
     private final ExecutorService kubePool;
+    private final ExecutorService logPool;
     private final List<String> deployments = new ArrayList<>();
 
     public Main(WorkerConfig config, KubernetesClient kubernetes) {
@@ -58,6 +62,15 @@ public final class Main {
             t.setDaemon(true);
             return t;
         });
+        // get_logs' reads: a few threads and a bounded queue of their own; a read beyond it is refused
+        AtomicInteger logThreads = new AtomicInteger();
+        WorkerConfig.Logs logs = config.logs();
+        this.logPool = new ThreadPoolExecutor(logs.threads(), logs.threads(), 0, TimeUnit.MILLISECONDS,
+                logs.queue() == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(logs.queue()), r -> {
+                    Thread t = new Thread(r, "k8s-logs-" + logThreads.getAndIncrement());
+                    t.setDaemon(true);
+                    return t;
+                }, new ThreadPoolExecutor.AbortPolicy());
     }
 
     public static void main(String[] args) {
@@ -78,7 +91,7 @@ public final class Main {
     }
 
     public Future<Void> start() {
-        KubeOps kube = new KubeOps(kubernetes, config.kubernetes().namespace(), kubePool);
+        KubeOps kube = new KubeOps(kubernetes, config.kubernetes().namespace(), kubePool, logPool);
         List<JobType> types = JobTypes.enabled(config);
         List<String> typeNames = types.stream().map(JobType::name).toList();
         WorkerConfig.Verticles v = config.verticles();
@@ -112,6 +125,7 @@ public final class Main {
         }
         return chain.eventually(() -> vertx.close()).andThen(ar -> {
             kubePool.shutdownNow();
+            logPool.shutdownNow();
             kubernetes.close();
         });
     }

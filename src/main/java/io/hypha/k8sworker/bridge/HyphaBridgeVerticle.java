@@ -22,6 +22,7 @@ import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.launcher.JobLauncherVerticle;
 import io.hypha.k8sworker.launcher.LaunchRequest;
+import io.hypha.k8sworker.launcher.ManifestSize;
 import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
 import io.hypha.rpc.CallContext;
 import io.hypha.rpc.ConnectOptions;
@@ -63,6 +64,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     static final Duration MAX_RECONNECT_DELAY = Duration.ofSeconds(10);
 
     private final StartMetrics metrics = new StartMetrics();
+    private final CallerRateLimit logCalls;
     private HyphaClient client;
     private MessageConsumer<JsonObject> consumer;
     private boolean stopping;
@@ -70,6 +72,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     public HyphaBridgeVerticle(WorkerConfig config, List<String> jobTypes) {
         this.config = config;
         this.jobTypes = List.copyOf(jobTypes);
+        this.logCalls = new CallerRateLimit(config.logs().ratePerSecond(), config.logs().burst(), System::nanoTime);
     }
 
     @Override
@@ -257,6 +260,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> manifest = (Map<String, Object>) manifestRaw;
+        checkSize(cfg, manifest);
         String type = jobType(manifest);
         boolean admin = isAdmin(ctx);
         String workspace = optionalString(cfg, "workspace");
@@ -295,6 +299,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
                 clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest);
         return startSession(request, type, progress);
+    }
+
+    /** policy.maxManifestBytes over the manifest and the caller's strings that go into the Job or its Secret. */
+    private void checkSize(Map<String, Object> cfg, Map<String, Object> manifest) {
+        Map<String, Object> extras = new java.util.LinkedHashMap<>();
+        for (String key : List.of("app_id", "entry_point", "token")) {
+            extras.put("config." + key, cfg.get(key));
+        }
+        ManifestSize.check("config.manifest", manifest, extras, config.policy().maxManifestBytes());
     }
 
     private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress) {
@@ -351,6 +364,14 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object getLogs(Invocation inv) {
         CallContext ctx = requireContext(inv);
+        // per user, or per client for anonymous callers (each of their connections is a new user);
+        // admins (the app controller, acting for every user of server apps) are not limited
+        String caller = ctx.userId() != null && !ctx.isAnonymous() ? "user " + ctx.userId() : "client " + ctx.from();
+        if (!isAdmin(ctx) && !logCalls.tryAcquire(caller)) {
+            WorkerConfig.Logs logs = config.logs();
+            throw new WorkerException(ErrorCode.LIMIT_REACHED, "get_logs: too many calls from this caller; at most " + logs.burst()
+                    + " in a row, then " + logs.ratePerSecond() + " per second (logs.burst, logs.ratePerSecond); try again shortly");
+        }
         Object type = inv.arg("type");
         if (type != null && !(type instanceof String)) {
             throw WorkerException.invalid("type must be a string: stdout, info or error");
@@ -380,6 +401,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> manifest = (Map<String, Object>) raw;
+        ManifestSize.check("manifest", manifest, Map.of(), config.policy().maxManifestBytes());
         String type = jobType(manifest);
         Object files = inv.arg("files");
         return vertx.eventBus().<JsonObject>request(Addresses.jobType(type), new JsonObject(manifest),

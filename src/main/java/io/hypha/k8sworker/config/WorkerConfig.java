@@ -22,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * environment variables. Loaded once at start-up, before any event loop runs.
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
-                           Health health) {
+                           Health health, Logs logs) {
 
     /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
     public static final String AGENT_CPU_REQUEST = "500m";
@@ -50,7 +50,15 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     public record Policy(List<String> allowedImages, Map<String, String> defaultRequests, Map<String, String> defaultLimits,
                          String maxCpu, String maxMemory, int maxGpus, int maxSessionsPerWorkspace, int maxSessionsTotal,
                          boolean allowNodeSelector, boolean allowTolerations, List<String> allowedServiceAccounts,
-                         List<String> allowedSecretNames) {
+                         List<String> allowedSecretNames, int maxManifestBytes) {
+    }
+
+    /**
+     * Bounds of get_logs: how much of each pod's log is read (its last lines, at most so many bytes),
+     * how often one caller may ask, and the threads (with a bounded queue) that do the reading apart
+     * from launches. See conf/config.yaml.
+     */
+    public record Logs(int tailLines, int limitBytes, double ratePerSecond, int burst, int threads, int queue) {
     }
 
     public record Verticles(int hyphaBridge, int jobLauncher, int serviceWatcher) {
@@ -183,12 +191,26 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                         str(pr, "maxCpu", "4"), str(pr, "maxMemory", "16Gi"), num(pr, "maxGpus", 0),
                         num(p, "maxSessionsPerWorkspace", 20), num(p, "maxSessionsTotal", 200),
                         bool(p, "allowNodeSelector", true), bool(p, "allowTolerations", false),
-                        list(p, "allowedServiceAccounts", List.of()), list(p, "allowedSecretNames", List.of())),
+                        list(p, "allowedServiceAccounts", List.of()), list(p, "allowedSecretNames", List.of()),
+                        num(p, "maxManifestBytes", 65536)),
                 new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
                         num(sub(v, "serviceWatcher"), "instances", 1)),
-                new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")));
+                new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")),
+                logs(t.getJsonObject("logs", new JsonObject())));
         config.validate();
         return config;
+    }
+
+    private static Logs logs(JsonObject l) {
+        Object rate = l.getValue("ratePerSecond");
+        double ratePerSecond;
+        try {
+            ratePerSecond = rate == null || rate.toString().isBlank() ? 2.0 : Double.parseDouble(rate.toString().trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("logs.ratePerSecond must be a number, got " + rate);
+        }
+        return new Logs(num(l, "tailLines", 1000), num(l, "limitBytes", 262144), ratePerSecond, num(l, "burst", 10),
+                num(l, "threads", 2), num(l, "queue", 32));
     }
 
     private void validate() {
@@ -248,11 +270,29 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             throw new IllegalArgumentException("policy.resources.maxGpus, policy.maxSessionsPerWorkspace and policy.maxSessionsTotal "
                     + "must not be negative");
         }
+        if (policy.maxManifestBytes() < 1024) {
+            // below this even an ordinary manifest with a caller's token would be refused
+            throw new IllegalArgumentException("policy.maxManifestBytes must be at least 1024, got " + policy.maxManifestBytes());
+        }
+        atLeast("logs.tailLines", logs.tailLines(), 1);
+        atLeast("logs.limitBytes", logs.limitBytes(), 1024);
+        atLeast("logs.burst", logs.burst(), 1);
+        atLeast("logs.threads", logs.threads(), 1);
+        atLeast("logs.queue", logs.queue(), 0);
+        if (!(logs.ratePerSecond() > 0) || Double.isInfinite(logs.ratePerSecond())) {
+            throw new IllegalArgumentException("logs.ratePerSecond must be a positive number, got " + logs.ratePerSecond());
+        }
         if (kubernetes.suspendedGraceSeconds() < 1) {
             throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
         }
         if (verticles.jobLauncher() < 1) {
             throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
+        }
+    }
+
+    private static void atLeast(String path, int value, int least) {
+        if (value < least) {
+            throw new IllegalArgumentException(path + " must be at least " + least + ", got " + value);
         }
     }
 
@@ -303,7 +343,11 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("maxCpu", policy.maxCpu()).put("maxMemory", policy.maxMemory()).put("maxGpus", policy.maxGpus())
                 .put("maxSessionsPerWorkspace", policy.maxSessionsPerWorkspace()).put("maxSessionsTotal", policy.maxSessionsTotal())
                 .put("allowNodeSelector", policy.allowNodeSelector()).put("allowTolerations", policy.allowTolerations())
-                .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames()));
+                .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames())
+                .put("maxManifestBytes", policy.maxManifestBytes()));
+        m.put("logs", new JsonObject().put("tailLines", logs.tailLines()).put("limitBytes", logs.limitBytes())
+                .put("ratePerSecond", logs.ratePerSecond()).put("burst", logs.burst()).put("threads", logs.threads())
+                .put("queue", logs.queue()));
         m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())
                 .put("serviceWatcher", verticles.serviceWatcher()));
         m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));

@@ -1,11 +1,15 @@
 package io.hypha.k8sworker.kube;
 
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 import io.fabric8.kubernetes.api.model.DeletionPropagation;
 import io.fabric8.kubernetes.api.model.Event;
@@ -35,11 +39,14 @@ public final class KubeOps {
     private final KubernetesClient client;
     private final String namespace;
     private final ExecutorService pool;
+    /** get_logs' log reads: their own bounded pool, so that a flood of them never delays a launch. */
+    private final ExecutorService logPool;
 
-    public KubeOps(KubernetesClient client, String namespace, ExecutorService pool) {
+    public KubeOps(KubernetesClient client, String namespace, ExecutorService pool, ExecutorService logPool) {
         this.client = client;
         this.namespace = namespace;
         this.pool = pool;
+        this.logPool = logPool;
     }
 
     public String namespace() {
@@ -129,12 +136,18 @@ public final class KubeOps {
         });
     }
 
-    /** The log of one container; empty when the pod or its log is gone. */
-    public CompletionStage<String> containerLog(String pod, String container, boolean previous) {
-        return async(() -> {
+    /**
+     * The end of one container's log: its last {@code tailLines} lines, of those the first
+     * {@code limitBytes} bytes (Kubernetes counts the bytes from the first line of the tail); empty
+     * when the pod or its log is gone. One request: fabric8's own log calls first wait for the pod
+     * with a LIST and a watch. Runs on the log pool, whose full queue refuses the read (a
+     * {@link RejectedExecutionException}).
+     */
+    public CompletionStage<String> containerLog(String pod, String container, boolean previous, int tailLines, int limitBytes) {
+        return onLogPool(() -> {
             try {
-                var resource = client.pods().inNamespace(namespace).withName(pod).inContainer(container);
-                String log = previous ? resource.terminated().getLog() : resource.getLog();
+                String log = client.raw("/api/v1/namespaces/" + namespace + "/pods/" + pod + "/log?container=" + container
+                        + "&tailLines=" + tailLines + "&limitBytes=" + limitBytes + (previous ? "&previous=true" : ""));
                 return log == null ? "" : log;
             } catch (KubernetesClientException e) {
                 if (e.getCode() == 404 || e.getCode() == 400) {
@@ -145,14 +158,17 @@ public final class KubeOps {
         });
     }
 
-    /** Events about the named objects (the Job and its pods), oldest first. */
-    public CompletionStage<List<Event>> eventsFor(List<String> objectNames) {
-        return async(() -> objectNames.stream()
-                .flatMap(name -> client.v1().events().inNamespace(namespace)
-                        .withField("involvedObject.name", name).list().getItems().stream())
-                .sorted((a, b) -> String.valueOf(timeOf(a)).compareTo(String.valueOf(timeOf(b))))
-                .toList());
+    /** A read on the log pool; when its queue is full, a stage failed with {@link RejectedExecutionException}. */
+    private <T> CompletionStage<T> onLogPool(Supplier<T> call) {
+        try {
+            return CompletableFuture.supplyAsync(call, logPool);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
+
+    /** Oldest first: by when each event last happened. */
+    public static final Comparator<Event> BY_TIME = Comparator.comparing(e -> String.valueOf(timeOf(e)));
 
     private static String timeOf(Event e) {
         if (e.getLastTimestamp() != null) {
@@ -166,30 +182,48 @@ public final class KubeOps {
 
     /** Starts watching our Jobs; blocks for the initial list, so it runs on the pool. */
     public CompletionStage<SharedIndexInformer<Job>> informJobs(Map<String, String> labels, ResourceEventHandler<Job> handler) {
-        return async(() -> lean(client.batch().v1().jobs().inNamespace(namespace).withLabels(labels), handler));
+        return async(() -> lean(client.batch().v1().jobs().inNamespace(namespace).withLabels(labels), handler, LeanObjects::job, Map.of()));
     }
 
     public CompletionStage<SharedIndexInformer<Pod>> informPods(Map<String, String> labels, ResourceEventHandler<Pod> handler) {
-        return async(() -> lean(client.pods().inNamespace(namespace).withLabels(labels), handler));
+        return async(() -> lean(client.pods().inNamespace(namespace).withLabels(labels), handler, LeanObjects::pod, Map.of()));
     }
 
-    /** Starts watching Warning events of the namespace (events cannot be label-selected; warnings are few). */
-    public CompletionStage<SharedIndexInformer<Event>> informWarnings(ResourceEventHandler<Event> handler) {
-        return async(() -> lean(client.v1().events().inNamespace(namespace).withField("type", "Warning"), handler));
+    /** The index of {@link #informEvents}' cache: the name of the object an event is about. */
+    public static final String EVENTS_BY_OBJECT = "involvedObject.name";
+
+    /**
+     * Starts watching the namespace's events (they cannot be label-selected), indexed by the name of
+     * their object, so that get_logs finds a session's events in the cache instead of listing them.
+     */
+    public CompletionStage<SharedIndexInformer<Event>> informEvents(ResourceEventHandler<Event> handler) {
+        return async(() -> lean(client.v1().events().inNamespace(namespace), handler, LeanObjects::event,
+                Map.of(EVENTS_BY_OBJECT, e -> e.getInvolvedObject() == null || e.getInvolvedObject().getName() == null ? List.of()
+                        : List.of(e.getInvolvedObject().getName()))));
     }
 
     /**
-     * Informs like {@code inform(handler, 0)} (blocks for the initial list), but the cache drops
-     * metadata.managedFields: the worker never reads them and they are a large share of every
-     * object it tracks.
+     * Objects per page of an informer's list: a worker restarted among many large sessions holds one
+     * page of them whole at a time, not all of them.
      */
-    private static <T extends HasMetadata> SharedIndexInformer<T> lean(Informable<T> source, ResourceEventHandler<? super T> handler) {
-        SharedIndexInformer<T> informer = source.runnableInformer(0);
+    static final long LIST_PAGE = 50;
+
+    /**
+     * Informs like {@code inform(handler, 0)} (blocks for the initial list, read in pages), but the
+     * cache and the handler get each object trimmed to what the worker reads ({@link LeanObjects}):
+     * a session's manifest (env, command, args) is in its Job and pods, and kept whole in every
+     * cached copy it would fill the heap.
+     */
+    private static <T extends HasMetadata> SharedIndexInformer<T> lean(Informable<T> source, ResourceEventHandler<? super T> handler,
+                                                                       UnaryOperator<T> trim, Map<String, Function<T, List<String>>> indexers) {
+        SharedIndexInformer<T> informer = source.withLimit(LIST_PAGE).runnableInformer(0);
+        if (!indexers.isEmpty()) {
+            informer.addIndexers(indexers);
+        }
         informer.itemStore(new BasicItemStore<T>(Cache::metaNamespaceKeyFunc) {
             @Override
             public T put(String key, T obj) {
-                obj.getMetadata().setManagedFields(null);
-                return super.put(key, obj);
+                return super.put(key, trim.apply(obj));
             }
         });
         informer.addEventHandler(handler);

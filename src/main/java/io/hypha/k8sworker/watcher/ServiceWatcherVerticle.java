@@ -10,6 +10,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.RejectedExecutionException;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -75,7 +76,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private MessageConsumer<JsonObject> consumer;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
-    private SharedIndexInformer<Event> warningInformer;
+    private SharedIndexInformer<Event> eventInformer;
     private long healthTimer = -1;
     private long suspendedTimer = -1;
     /** Our Jobs seen suspended (a launch in progress, or one a killed worker left): name to when first seen, in nanos. */
@@ -98,14 +99,14 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, this::handle);
         Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
-        Future<SharedIndexInformer<Event>> warnings = Future.fromCompletionStage(kube.informWarnings(handler(this::onWarning, e -> { })), context);
+        Future<SharedIndexInformer<Event>> events = Future.fromCompletionStage(kube.informEvents(handler(this::onEvent, e -> { })), context);
         healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
         long graceMs = config.kubernetes().suspendedGraceSeconds() * 1000L;
         suspendedTimer = vertx.setPeriodic(Math.max(500, Math.min(10_000, graceMs / 4)), t -> removeAbandonedLaunches());
-        return Future.all(jobs, pods, warnings, consumer.completion()).onSuccess(v -> {
+        return Future.all(jobs, pods, events, consumer.completion()).onSuccess(v -> {
             jobInformer = jobs.result();
             podInformer = pods.result();
-            warningInformer = warnings.result();
+            eventInformer = events.result();
             vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", true));
             LOG.info("watching {} session(s) in namespace {}", jobsByName.size(), kube.namespace());
         });
@@ -121,8 +122,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         if (podInformer != null) {
             podInformer.close();
         }
-        if (warningInformer != null) {
-            warningInformer.close();
+        if (eventInformer != null) {
+            eventInformer.close();
         }
         return consumer.unregister();
     }
@@ -131,7 +132,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private void publishReachability() {
         Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> {
             boolean watching = jobInformer != null && jobInformer.isWatching() && podInformer != null && podInformer.isWatching()
-                    && warningInformer != null && warningInformer.isWatching();
+                    && eventInformer != null && eventInformer.isWatching();
             vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject()
                     .put("reachable", ar.succeeded() && ar.result() && watching));
         });
@@ -244,8 +245,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     }
 
     /** A Warning about the Job or a pod of a session that is starting goes to its caller as progress. */
-    private void onWarning(Event event) {
-        if (waiters.isEmpty() || event.getInvolvedObject() == null) {
+    private void onEvent(Event event) {
+        if (waiters.isEmpty() || !"Warning".equals(event.getType()) || event.getInvolvedObject() == null) {
             return;
         }
         String name = event.getInvolvedObject().getName();
@@ -390,7 +391,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture();
         }
         if (!visibleTo(s.get(), request)) {
-            throw new WorkerException(ErrorCode.UNKNOWN_SESSION, "unknown session: " + sessionId);
+            // the same answer as for an id that does not exist (above): other workspaces learn nothing
+            return Future.succeededFuture();
         }
         return deleteSession(s.get());
     }
@@ -416,27 +418,33 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         List<String> objects = new ArrayList<>();
         objects.add(s.jobName());
         s.pods().forEach(p -> objects.add(p.getMetadata().getName()));
-        Future<List<Event>> events = Future.fromCompletionStage(kube.eventsFor(objects), context);
+        // from the informer's cache: the log reads are the only requests of a get_logs
+        List<Event> events = objects.stream().flatMap(name -> eventInformer.getIndexer().byIndex(KubeOps.EVENTS_BY_OBJECT, name).stream())
+                .sorted(KubeOps.BY_TIME).toList();
         List<Pod> pods = s.pods().stream()
                 .sorted((a, b) -> String.valueOf(a.getMetadata().getCreationTimestamp()).compareTo(String.valueOf(b.getMetadata().getCreationTimestamp())))
                 .toList();
         List<Future<String>> logs = new ArrayList<>();
+        WorkerConfig.Logs bounds = config.logs();
         for (Pod pod : pods) {
-            logs.add(Future.fromCompletionStage(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false), context));
+            logs.add(Future.fromCompletionStage(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false,
+                    bounds.tailLines(), bounds.limitBytes()), context));
         }
-        return Future.all(events, Future.join(new ArrayList<>(logs))).transform(ignored -> {
+        return Future.join(new ArrayList<>(logs)).transform(ignored -> {
+            if (logs.stream().anyMatch(f -> f.failed() && unwrap(f.cause()) instanceof RejectedExecutionException)) {
+                return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
+                        "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));
+            }
             JsonArray items = new JsonArray();
-            if (events.succeeded()) {
-                for (Event e : events.result()) {
-                    String kind = "Warning".equals(e.getType()) ? "error" : "info";
-                    items.add(new JsonObject().put("type", kind).put("content",
-                            e.getReason() + ": " + e.getMessage() + " (" + e.getInvolvedObject().getKind() + " "
-                                    + e.getInvolvedObject().getName() + ")"));
-                }
+            for (Event e : events) {
+                String kind = "Warning".equals(e.getType()) ? "error" : "info";
+                items.add(new JsonObject().put("type", kind).put("content",
+                        e.getReason() + ": " + e.getMessage() + " (" + e.getInvolvedObject().getKind() + " "
+                                + e.getInvolvedObject().getName() + ")"));
             }
             for (Future<String> log : logs) {
                 if (log.succeeded()) {
-                    for (String line : log.result().split("\n")) {
+                    for (String line : wholeLines(log.result(), bounds.limitBytes()).split("\n")) {
                         if (!line.isEmpty()) {
                             items.add(new JsonObject().put("type", "stdout").put("content", line));
                         }
@@ -452,6 +460,17 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
                     .put("total", total).put("offset", offset).put("limit", limit));
         });
+    }
+
+    /**
+     * A log read with limitBytes without its last line when the limit cut that line short (or a
+     * character in it): callers get whole lines only.
+     */
+    static String wholeLines(String log, int limitBytes) {
+        if (log.endsWith("\n") || log.getBytes(java.nio.charset.StandardCharsets.UTF_8).length < limitBytes) {
+            return log;
+        }
+        return log.substring(0, log.lastIndexOf('\n') + 1);
     }
 
     /** The [from, to) slice of {@code total} items for a page; long arithmetic, as offset + limit may pass 2^31. */

@@ -112,4 +112,27 @@ class WorkerConfigTest {
         assertThatThrownBy(() -> WorkerConfig.load(badEnv, Map.of()))
                 .hasMessage("jobTypes.claude-agent.allowedEnv must be a list of variable names, got LOG_LEVEL");
     }
+
+    @Test
+    void theSessionSizeAndLogBoundsHaveTheirDefaultsCanBeSetAndAreChecked() {
+        WorkerConfig c = WorkerConfig.load(FILE, Map.of());
+        assertThat(c.policy().maxManifestBytes()).isEqualTo(65536);
+        assertThat(c.logs()).isEqualTo(new WorkerConfig.Logs(1000, 262144, 2.0, 10, 2, 32));
+        WorkerConfig set = WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_MANIFEST_BYTES", "4096",
+                "HYPHA_K8S_WORKER_LOGS_TAIL_LINES", "50", "HYPHA_K8S_WORKER_LOGS_RATE_PER_SECOND", "0.5",
+                "HYPHA_K8S_WORKER_LOGS_QUEUE", "0"));
+        assertThat(set.policy().maxManifestBytes()).isEqualTo(4096);
+        assertThat(set.logs().tailLines()).isEqualTo(50);
+        assertThat(set.logs().ratePerSecond()).isEqualTo(0.5);
+        assertThat(set.logs().queue()).isZero();
+        assertThat(set.redacted().getJsonObject("logs").getInteger("tailLines")).isEqualTo(50);
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_MANIFEST_BYTES", "100")))
+                .hasMessageContaining("policy.maxManifestBytes must be at least 1024");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_LOGS_BURST", "0")))
+                .hasMessageContaining("logs.burst must be at least 1");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_LOGS_RATE_PER_SECOND", "0")))
+                .hasMessageContaining("logs.ratePerSecond must be a positive number");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_LOGS_RATE_PER_SECOND", "fast")))
+                .hasMessageContaining("logs.ratePerSecond must be a number");
+    }
 }

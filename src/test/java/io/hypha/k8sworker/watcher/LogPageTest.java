@@ -20,4 +20,15 @@ class LogPageTest {
         assertThat(ServiceWatcherVerticle.page(5, 9, 1)).containsExactly(5, 5);
         assertThat(ServiceWatcherVerticle.page(5, 0, 0)).containsExactly(0, 0);
     }
+
+    @Test
+    void aLogCutByItsByteLimitLosesOnlyTheLineTheLimitCutShort() {
+        assertThat(ServiceWatcherVerticle.wholeLines("a\nb\n", 4)).isEqualTo("a\nb\n");
+        assertThat(ServiceWatcherVerticle.wholeLines("a\nbc", 4)).isEqualTo("a\n");
+        assertThat(ServiceWatcherVerticle.wholeLines("abcd", 4)).isEmpty();
+        // shorter than the limit: the log ended there, nothing was cut
+        assertThat(ServiceWatcherVerticle.wholeLines("a\nb", 4)).isEqualTo("a\nb");
+        // a multi-byte character cut in two comes back as U+FFFD
+        assertThat(ServiceWatcherVerticle.wholeLines("a\n\uFFFD", 4)).isEqualTo("a\n");
+    }
 }
