@@ -244,6 +244,12 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object start(Invocation inv) {
         CallContext ctx = requireContext(inv);
+        boolean anonymous = isAnonymous(ctx);
+        if (anonymous && !config.callers().allowAnonymous()) {
+            // every anonymous connection is a workspace of its own, so no per-workspace or per-user limit could hold them
+            throw new WorkerException(ErrorCode.FORBIDDEN, "anonymous callers may not start sessions here (policy.allowAnonymous is false); "
+                    + "connect with a token");
+        }
         if (!(inv.arg("config") instanceof Map<?, ?> raw)) {
             throw WorkerException.invalid("config must be a map such as {\"manifest\": {...}}");
         }
@@ -280,6 +286,11 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if (token != null && !(token instanceof String)) {
             throw WorkerException.invalid("config.token must be a string");
         }
+        if (runsWithOperatorSecrets(type, token) && (anonymous || !mayUseOperatorSecrets(ctx, admin))) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.type: " + type + " runs with the operator's secrets"
+                    + (type.equals("conda-worker") ? " unless config.token gives it a token of the caller's own" : "")
+                    + "; only admins, callers from the worker's own workspace and those listed in policy.operatorSecretTypes may start it");
+        }
         String serverUrl = optionalString(cfg, "server_url");
         if (serverUrl == null) {
             serverUrl = config.hypha().serverUrlForJobs();
@@ -291,15 +302,34 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Object callback = cfg.get("progress_callback");
         RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
-                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest);
-        return startSession(request, type, progress);
+                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, ctx.userId());
+        return startSession(request, type, progress, !admin);
     }
 
-    private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress) {
+    /**
+     * claude-agent always gets the agent Secret's ANTHROPIC_API_KEY; conda-worker gets the operator's
+     * Hypha token unless the caller gives one. Whoever drives such a pod can read what it holds.
+     */
+    private static boolean runsWithOperatorSecrets(String type, Object callerToken) {
+        return type.equals("claude-agent") || type.equals("conda-worker") && callerToken == null;
+    }
+
+    private boolean mayUseOperatorSecrets(CallContext ctx, boolean admin) {
+        WorkerConfig.Callers callers = config.callers();
+        return admin || ctx.workspace().equals(client.workspace()) || callers.operatorSecretWorkspaces().contains(ctx.workspace())
+                || ctx.userId() != null && callers.operatorSecretUsers().contains(ctx.userId());
+    }
+
+    /** Hypha's anonymous users: is_anonymous, the "anonymous" role, or no user id to count sessions by. */
+    private static boolean isAnonymous(CallContext ctx) {
+        return ctx.isAnonymous() || ctx.roles().contains("anonymous") || ctx.userId() == null || ctx.userId().isBlank();
+    }
+
+    private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress, boolean userLimited) {
         String sessionId = request.sessionId();
         long startedNanos = System.nanoTime();
         MessageConsumer<JsonObject> relay = vertx.eventBus().consumer(Addresses.sessionProgress(sessionId), msg -> report(progress, msg.body()));
-        Admission admission = new Admission(sessionId, request.workspace());
+        Admission admission = new Admission(sessionId, request.workspace(), request.user(), userLimited);
         return relay.completion()
                 .compose(v -> vertx.eventBus().request(Addresses.SESSIONS, admission.toJson(),
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_ADMIT)))

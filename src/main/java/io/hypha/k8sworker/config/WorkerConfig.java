@@ -22,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * environment variables. Loaded once at start-up, before any event loop runs.
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
-                           Health health) {
+                           Health health, Callers callers) {
 
     /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
     public static final String AGENT_CPU_REQUEST = "500m";
@@ -54,6 +54,23 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     }
 
     public record Verticles(int hyphaBridge, int jobLauncher, int serviceWatcher) {
+    }
+
+    /**
+     * The policy's rules on who may call (settings under {@code policy} too, see conf/config.yaml):
+     * anonymous starts, the per-user session limit, who may start the job types that run with the
+     * operator's secrets, and the widest visibility those agents may register with.
+     */
+    public record Callers(boolean allowAnonymous, int maxSessionsPerUser, List<String> operatorSecretWorkspaces,
+                          List<String> operatorSecretUsers, String maxAgentVisibility) {
+
+        /** Hypha's visibilities from the narrowest to the widest: unlisted services are callable from anywhere, just not listed. */
+        public static final List<String> VISIBILITIES = List.of("protected", "unlisted", "public");
+
+        /** Whether an agent may register with this visibility under policy.maxAgentVisibility. */
+        public boolean agentVisibilityAllowed(String visibility) {
+            return VISIBILITIES.indexOf(visibility) <= VISIBILITIES.indexOf(maxAgentVisibility);
+        }
     }
 
     public record Health(int port, String host) {
@@ -168,6 +185,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         JsonObject hl = t.getJsonObject("health", new JsonObject());
         JsonObject p = t.getJsonObject("policy", new JsonObject());
         JsonObject pr = p.getJsonObject("resources", new JsonObject());
+        JsonObject ps = p.getJsonObject("operatorSecretTypes", new JsonObject());
         WorkerConfig config = new WorkerConfig(
                 new Hypha(str(h, "serverUrl", "http://127.0.0.1:9527"), str(h, "workspace", ""), str(h, "token", ""),
                         str(h, "clientId", ""), str(h, "serviceId", "k8s-worker"), str(h, "visibility", "protected"),
@@ -186,7 +204,10 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                         list(p, "allowedServiceAccounts", List.of()), list(p, "allowedSecretNames", List.of())),
                 new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
                         num(sub(v, "serviceWatcher"), "instances", 1)),
-                new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")));
+                new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")),
+                new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10),
+                        list(ps, "allowedWorkspaces", List.of()), list(ps, "allowedUsers", List.of()),
+                        str(p, "maxAgentVisibility", "protected")));
         config.validate();
         return config;
     }
@@ -248,11 +269,30 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             throw new IllegalArgumentException("policy.resources.maxGpus, policy.maxSessionsPerWorkspace and policy.maxSessionsTotal "
                     + "must not be negative");
         }
+        validateCallers();
         if (kubernetes.suspendedGraceSeconds() < 1) {
             throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
         }
         if (verticles.jobLauncher() < 1) {
             throw new IllegalArgumentException("verticles.jobLauncher.instances must be at least 1");
+        }
+    }
+
+    private void validateCallers() {
+        if (callers.maxSessionsPerUser() < 0) {
+            throw new IllegalArgumentException("policy.maxSessionsPerUser must not be negative");
+        }
+        if (!Callers.VISIBILITIES.contains(callers.maxAgentVisibility())) {
+            throw new IllegalArgumentException("policy.maxAgentVisibility must be protected, unlisted or public, got "
+                    + callers.maxAgentVisibility());
+        }
+        for (String type : List.of("claude-agent", "conda-worker")) {
+            // a type default the policy refuses would make every manifest without a visibility fail
+            String visibility = jobType(type).getString("visibility", "protected");
+            if (jobTypeEnabled(type) && !callers.agentVisibilityAllowed(visibility)) {
+                throw new IllegalArgumentException("jobTypes." + type + ".visibility (" + visibility
+                        + ") is wider than policy.maxAgentVisibility (" + callers.maxAgentVisibility() + ")");
+            }
         }
     }
 
@@ -303,7 +343,11 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("maxCpu", policy.maxCpu()).put("maxMemory", policy.maxMemory()).put("maxGpus", policy.maxGpus())
                 .put("maxSessionsPerWorkspace", policy.maxSessionsPerWorkspace()).put("maxSessionsTotal", policy.maxSessionsTotal())
                 .put("allowNodeSelector", policy.allowNodeSelector()).put("allowTolerations", policy.allowTolerations())
-                .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames()));
+                .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames())
+                .put("allowAnonymous", callers.allowAnonymous()).put("maxSessionsPerUser", callers.maxSessionsPerUser())
+                .put("operatorSecretTypes", new JsonObject().put("allowedWorkspaces", callers.operatorSecretWorkspaces())
+                        .put("allowedUsers", callers.operatorSecretUsers()))
+                .put("maxAgentVisibility", callers.maxAgentVisibility()));
         m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())
                 .put("serviceWatcher", verticles.serviceWatcher()));
         m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
