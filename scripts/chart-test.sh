@@ -77,6 +77,8 @@ refuse "a non-numeric defaultTimeout" --set kubernetes.defaultTimeout=soon
 refuse "an invalid pull policy" --set image.pullPolicy=Sometimes
 refuse "a negative GPU maximum" --set policy.resources.maxGpus=-1
 refuse "a misspelt policy key" --set policy.allowTolerance=true
+refuse "an agent visibility that is none of Hypha's" --set policy.maxAgentVisibility=everyone
+refuse "a negative per-user limit" --set policy.maxSessionsPerUser=-1
 
 log "helm unittest"
 helm unittest "$CHART"
