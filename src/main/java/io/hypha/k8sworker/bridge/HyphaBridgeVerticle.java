@@ -316,7 +316,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private boolean mayUseOperatorSecrets(CallContext ctx, boolean admin) {
         WorkerConfig.Callers callers = config.callers();
-        return admin || ctx.workspace().equals(client.workspace()) || callers.operatorSecretWorkspaces().contains(ctx.workspace())
+        HyphaClient own = client;
+        return admin || own != null && ctx.workspace().equals(own.workspace()) || callers.operatorSecretWorkspaces().contains(ctx.workspace())
                 || ctx.userId() != null && callers.operatorSecretUsers().contains(ctx.userId());
     }
 
