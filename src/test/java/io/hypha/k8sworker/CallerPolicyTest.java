@@ -47,7 +47,8 @@ class CallerPolicyTest {
 
     static final int MAX_PER_USER = 2;
     static final int MAX_TOTAL = 6;
-    static final String BUSYBOX = "{'manifest': {'image': 'busybox:1.36'}}";
+    /** A session that runs until stopped (the test cluster's ":long" tag), so that it holds its place. */
+    static final String BUSYBOX = "{'manifest': {'image': 'busybox:long'}}";
     /** Words the Python client retries on: no refusal may contain them. */
     static final List<String> RETRY_WORDS = List.of("Peer", "Method not found", "Session not found");
 
@@ -182,7 +183,8 @@ class CallerPolicyTest {
         JsonArray r = attempt(p, "start(" + config + ")");
         assertThat(r.getString(0)).as("start(%s) was not refused: %s", config, r.getValue(1)).isEqualTo("refused");
         assertThat(r.getString(1)).doesNotContain(RETRY_WORDS);
-        return r.getString(1);
+        // the Python client prefixes every remote failure with "RemoteError:"
+        return r.getString(1).replaceFirst("^RemoteError:", "").strip();
     }
 
     static List<Job> jobs() {
