@@ -10,10 +10,6 @@ import io.vertx.core.json.JsonObject;
  */
 public record Admission(String sessionId, String workspace, String user, boolean userLimited) {
 
-    public Admission(String sessionId, String workspace) {
-        this(sessionId, workspace, null, false);
-    }
-
     public JsonObject toJson() {
         return new JsonObject().put("sessionId", sessionId).put("workspace", workspace).put("user", user).put("userLimited", userLimited);
     }
