@@ -57,6 +57,8 @@ class CallerPolicyTest {
     static String namespace;
     static WorkerProcess worker;
     static String run;
+    /** The worker's service id, its own so that no other worker in the test user's workspace answers for it. */
+    static String serviceId;
     static String ownWs;
     static String aliceId;
     static String bobId;
@@ -75,6 +77,7 @@ class CallerPolicyTest {
         kube = KubeCluster.adminClient();
         run = Long.toString(System.nanoTime(), 36);
         namespace = "callers-" + run;
+        serviceId = "k8s-worker-callers-" + run;
         kube.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace).endMetadata().build()).create();
         aliceId = "alice-" + run;
         bobId = "bob-" + run;
@@ -92,13 +95,14 @@ class CallerPolicyTest {
         carol = hypha.python(Map.of("token", carolToken, "client_id", "py-" + carolId));
         dave = hypha.python(Map.of("token", hypha.tokenFor(daveId), "client_id", "py-" + daveId));
         for (PythonPeer p : List.of(operator, alice, bob, carol, dave)) {
-            connectToWorker(p, "k8s-worker");
+            connectToWorker(p, serviceId);
         }
         assertThat(bob.workspace()).isEqualTo(aliceWs);
     }
 
     static Map<String, String> workerEnv(Map<String, String> extra) throws IOException {
         Map<String, String> env = new HashMap<>(imageJvmEnv());
+        env.put("HYPHA_SERVICE_ID", serviceId);
         env.putAll(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", namespace,
                 "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "60",
@@ -213,7 +217,7 @@ class CallerPolicyTest {
     void anonymousCallersMayNotStartAnythingByDefaultAndTheirWorkspaceStaysUntouched() {
         String kept = started(operator, BUSYBOX);
         try (PythonPeer anonymous = hypha.python(Map.of("client_id", "py-anonymous-" + run))) {
-            connectToWorker(anonymous, "k8s-worker");
+            connectToWorker(anonymous, serviceId);
             for (String config : List.of(BUSYBOX, "{'manifest': {'type': 'claude-agent'}}", "{'manifest': {'type': 'conda-worker'}}",
                     "{'manifest': {'type': 'conda-worker'}, 'token': 'a-token-of-its-own'}")) {
                 assertThat(refused(anonymous, config)).isEqualTo("anonymous callers may not start sessions here "
@@ -230,11 +234,11 @@ class CallerPolicyTest {
 
     @Test
     void anonymousCallersStartSessionsOnlyOnAWorkerWithTheSwitchOn() throws IOException {
-        String serviceId = "k8s-worker-anonymous-" + run;
-        try (WorkerProcess open = new WorkerProcess(workerEnv(Map.of("HYPHA_SERVICE_ID", serviceId,
+        String openServiceId = "k8s-worker-anonymous-" + run;
+        try (WorkerProcess open = new WorkerProcess(workerEnv(Map.of("HYPHA_SERVICE_ID", openServiceId,
                 "HYPHA_K8S_WORKER_POLICY_ALLOW_ANONYMOUS", "true"))).start();
              PythonPeer anonymous = hypha.python(Map.of("client_id", "py-anonymous-" + run))) {
-            connectToWorker(anonymous, serviceId);
+            connectToWorker(anonymous, openServiceId);
             String session = started(anonymous, BUSYBOX);
             assertThat(session).startsWith(anonymous.workspace() + "/");
             assertThat(jobOf(session).getMetadata().getAnnotations().get(SessionMeta.USER)).startsWith("anonymouz-");
@@ -261,7 +265,7 @@ class CallerPolicyTest {
         worker.kill();
         worker = new WorkerProcess(workerEnv(Map.of())).start();
         for (PythonPeer p : List.of(operator, alice, bob, carol, dave)) {
-            connectToWorker(p, "k8s-worker");
+            connectToWorker(p, serviceId);
         }
         assertThat(refused(alice, BUSYBOX)).isEqualTo(refusal);
         started(bob, BUSYBOX);
