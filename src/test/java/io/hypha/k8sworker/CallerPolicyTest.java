@@ -255,6 +255,16 @@ class CallerPolicyTest {
         String refusal = refused(alice, BUSYBOX);
         assertThat(refusal).isEqualTo("you have " + MAX_PER_USER + " active sessions, the most allowed per user "
                 + "(policy.maxSessionsPerUser); stop one first");
+        // a token alice generates through the server has an id of its own, and alice as its parent: still alice
+        String childToken = (String) alice.exec("return await server.generate_token({'workspace': '%s', 'permission': 'read_write'})"
+                .formatted(aliceWs));
+        try (PythonPeer aliceAgain = hypha.python(Map.of("token", childToken, "client_id", "py-child-" + aliceId))) {
+            connectToWorker(aliceAgain, serviceId);
+            JsonArray idAndParent = (JsonArray) aliceAgain.exec("return [server.config['user']['id'], server.config['user']['parent']]");
+            assertThat(idAndParent.getString(0)).isNotEqualTo(aliceId);
+            assertThat(idAndParent.getString(1)).isEqualTo(aliceId);
+            assertThat(refused(aliceAgain, BUSYBOX)).isEqualTo(refusal);
+        }
         String bobs = started(bob, BUSYBOX);
         assertThat(bobs).startsWith(aliceWs + "/");
         assertThat(jobOf(bobs).getMetadata().getAnnotations()).containsEntry(SessionMeta.USER, bobId);
@@ -332,6 +342,13 @@ class CallerPolicyTest {
                         .noneMatch(a -> a.contains(carolToken) || a.contains(hypha.userToken()) || a.contains("TOKEN"));
             }
         });
+        // also through a token dave generated, which Hypha gives an id of its own
+        String davesChild = (String) dave.exec("return await server.generate_token({'workspace': '%s', 'permission': 'read_write'})"
+                .formatted(dave.workspace()));
+        try (PythonPeer daveAgain = hypha.python(Map.of("token", davesChild, "client_id", "py-child-" + daveId))) {
+            connectToWorker(daveAgain, serviceId);
+            daveAgain.exec("await state['w'].stop(%s)".formatted(pythonString(started(daveAgain, conda))));
+        }
     }
 
     @Test

@@ -302,7 +302,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Object callback = cfg.get("progress_callback");
         RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
-                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, ctx.userId());
+                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, principal(ctx));
         return startSession(request, type, progress, !admin);
     }
 
@@ -318,7 +318,17 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         WorkerConfig.Callers callers = config.callers();
         HyphaClient own = client;
         return admin || own != null && ctx.workspace().equals(own.workspace()) || callers.operatorSecretWorkspaces().contains(ctx.workspace())
-                || ctx.userId() != null && callers.operatorSecretUsers().contains(ctx.userId());
+                || principal(ctx) != null && callers.operatorSecretUsers().contains(principal(ctx));
+    }
+
+    /**
+     * The user a call is from, for per-user limits and lists: a token a user generates in Hypha
+     * carries a new random id and the generating user as its {@code parent} (kept through every
+     * generation), so counting by id alone would let each generated token start a fresh quota.
+     */
+    static String principal(CallContext ctx) {
+        Object parent = ctx.user() == null ? null : ctx.user().get("parent");
+        return parent instanceof String p && !p.isBlank() ? p : ctx.userId();
     }
 
     /** Hypha's anonymous users: is_anonymous, the "anonymous" role, or no user id to count sessions by. */
