@@ -351,6 +351,41 @@ class CallerPolicyTest {
         }
     }
 
+    /**
+     * Hypha 0.21.137 lets any user generate a token whose extra scopes grant another workspace and
+     * log in there: with ownWorkspace off, the rule rests on the user ids the server stamps alone.
+     */
+    @Test
+    void withOwnWorkspaceOffOnlyListedUsersStartOperatorSecretTypesWhateverWorkspaceTheyCallFrom() throws IOException {
+        String strictServiceId = "k8s-worker-listed-users-" + run;
+        String malloryId = "mallory-" + run;
+        String agent = "{'manifest': {'type': 'claude-agent'}}";
+        try (WorkerProcess strict = new WorkerProcess(workerEnv(Map.of("HYPHA_SERVICE_ID", strictServiceId,
+                "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_OWN_WORKSPACE", "false"))).start();
+             PythonPeer mallory = hypha.python(Map.of("token", hypha.tokenFor(malloryId), "client_id", "py-" + malloryId))) {
+            String forged = (String) mallory.exec("""
+                    return await server.generate_token({'workspace': '%s', 'permission': 'admin',
+                                                        'extra_scopes': ['wid:%s', 'ws:%2$s#a']})
+                    """.formatted(mallory.workspace(), ownWs));
+            try (PythonPeer malloryInside = hypha.python(Map.of("token", forged, "workspace", ownWs, "client_id", "py-in-" + malloryId))) {
+                assertThat(malloryInside.workspace()).isEqualTo(ownWs);
+                for (PythonPeer p : List.of(operator, malloryInside, dave)) {
+                    connectToWorker(p, strictServiceId);
+                }
+                String refusal = refused(malloryInside, agent);
+                assertThat(refusal).startsWith("manifest.type: claude-agent runs with the operator's secrets");
+                assertThat(refused(operator, agent)).isEqualTo(refusal);
+                String daves = started(dave, agent);
+                dave.exec("await state['w'].stop(%s)".formatted(pythonString(daves)));
+                assertThat(jobsOfWorkspace(ownWs)).isEmpty();
+            } finally {
+                for (PythonPeer p : List.of(operator, dave)) {
+                    connectToWorker(p, serviceId);
+                }
+            }
+        }
+    }
+
     @Test
     void agentsMayNotRegisterPubliclyByDefaultAndTheRefusalNamesTheField() {
         for (String type : List.of("claude-agent", "conda-worker")) {

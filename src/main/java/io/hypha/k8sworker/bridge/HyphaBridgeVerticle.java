@@ -317,7 +317,10 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     private boolean mayUseOperatorSecrets(CallContext ctx, boolean admin) {
         WorkerConfig.Callers callers = config.callers();
         HyphaClient own = client;
-        return admin || own != null && ctx.workspace().equals(own.workspace()) || callers.operatorSecretWorkspaces().contains(ctx.workspace())
+        // a caller's workspace is only as sure as Hypha's token scopes (see docs/reliability.md): operators who do not rely
+        // on it turn ownWorkspace off, leave allowedWorkspaces empty and list users, whose ids the server stamps
+        return admin || callers.operatorSecretOwnWorkspace() && own != null && ctx.workspace().equals(own.workspace())
+                || callers.operatorSecretWorkspaces().contains(ctx.workspace())
                 || principal(ctx) != null && callers.operatorSecretUsers().contains(principal(ctx));
     }
 

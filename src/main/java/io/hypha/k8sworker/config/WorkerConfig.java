@@ -61,8 +61,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
      * anonymous starts, the per-user session limit, who may start the job types that run with the
      * operator's secrets, and the widest visibility those agents may register with.
      */
-    public record Callers(boolean allowAnonymous, int maxSessionsPerUser, List<String> operatorSecretWorkspaces,
-                          List<String> operatorSecretUsers, String maxAgentVisibility) {
+    public record Callers(boolean allowAnonymous, int maxSessionsPerUser, boolean operatorSecretOwnWorkspace,
+                          List<String> operatorSecretWorkspaces, List<String> operatorSecretUsers, String maxAgentVisibility) {
 
         /** Hypha's visibilities from the narrowest to the widest: unlisted services are callable from anywhere, just not listed. */
         public static final List<String> VISIBILITIES = List.of("protected", "unlisted", "public");
@@ -205,7 +205,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
                         num(sub(v, "serviceWatcher"), "instances", 1)),
                 new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")),
-                new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10),
+                new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10), bool(ps, "ownWorkspace", true),
                         list(ps, "allowedWorkspaces", List.of()), list(ps, "allowedUsers", List.of()),
                         str(p, "maxAgentVisibility", "protected")));
         config.validate();
@@ -345,7 +345,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("allowNodeSelector", policy.allowNodeSelector()).put("allowTolerations", policy.allowTolerations())
                 .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames())
                 .put("allowAnonymous", callers.allowAnonymous()).put("maxSessionsPerUser", callers.maxSessionsPerUser())
-                .put("operatorSecretTypes", new JsonObject().put("allowedWorkspaces", callers.operatorSecretWorkspaces())
+                .put("operatorSecretTypes", new JsonObject().put("ownWorkspace", callers.operatorSecretOwnWorkspace())
+                        .put("allowedWorkspaces", callers.operatorSecretWorkspaces())
                         .put("allowedUsers", callers.operatorSecretUsers()))
                 .put("maxAgentVisibility", callers.maxAgentVisibility()));
         m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())

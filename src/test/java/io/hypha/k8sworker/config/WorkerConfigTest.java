@@ -118,6 +118,7 @@ class WorkerConfigTest {
         WorkerConfig.Callers c = WorkerConfig.load(FILE, Map.of()).callers();
         assertThat(c.allowAnonymous()).isFalse();
         assertThat(c.maxSessionsPerUser()).isEqualTo(10);
+        assertThat(c.operatorSecretOwnWorkspace()).isTrue();
         assertThat(c.operatorSecretWorkspaces()).isEmpty();
         assertThat(c.operatorSecretUsers()).isEmpty();
         assertThat(c.maxAgentVisibility()).isEqualTo("protected");
@@ -127,11 +128,13 @@ class WorkerConfigTest {
                 "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_USER", "0",
                 "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_ALLOWED_WORKSPACES", "team-a, team-b",
                 "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_ALLOWED_USERS", "alice",
+                "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_OWN_WORKSPACE", "false",
                 "HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "unlisted")).callers();
         assertThat(custom.allowAnonymous()).isTrue();
         assertThat(custom.maxSessionsPerUser()).isZero();
         assertThat(custom.operatorSecretWorkspaces()).containsExactly("team-a", "team-b");
         assertThat(custom.operatorSecretUsers()).containsExactly("alice");
+        assertThat(custom.operatorSecretOwnWorkspace()).isFalse();
         assertThat(custom.agentVisibilityAllowed("unlisted")).isTrue();
         assertThat(custom.agentVisibilityAllowed("public")).isFalse();
         assertThat(WorkerConfig.load(FILE, Map.of()).redacted().getJsonObject("policy").getBoolean("allowAnonymous")).isFalse();
