@@ -79,6 +79,8 @@ refuse "a negative GPU maximum" --set policy.resources.maxGpus=-1
 refuse "a misspelt policy key" --set policy.allowTolerance=true
 refuse "a manifest size limit below 1 KiB" --set policy.maxManifestBytes=100
 refuse "a get_logs burst of 0" --set logs.burst=0
+refuse "an agent visibility that is none of Hypha's" --set policy.maxAgentVisibility=everyone
+refuse "a negative per-user limit" --set policy.maxSessionsPerUser=-1
 
 log "helm unittest"
 helm unittest "$CHART"

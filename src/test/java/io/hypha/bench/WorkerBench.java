@@ -103,6 +103,7 @@ public final class WorkerBench {
         // the bench measures launching, not policy: its 50 callers share one workspace
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", "0");
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "0");
+        env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_USER", "0");
         Map<String, String> image = imageJvmEnv();
         env.putAll(image);
         if (profile) {

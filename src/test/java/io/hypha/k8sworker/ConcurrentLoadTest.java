@@ -54,7 +54,9 @@ class ConcurrentLoadTest {
         worker = new WorkerProcess(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", namespace, "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", String.valueOf(MAX_PER_WORKSPACE),
-                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", String.valueOf(MAX_TOTAL))).start();
+                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", String.valueOf(MAX_TOTAL),
+                // one user per workspace here: the per-workspace limit is the one under test
+                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_USER", "0")).start();
         py = hypha.python(Map.of("token", hypha.userToken(), "client_id", "load-driver-" + Long.toString(System.nanoTime(), 36)));
     }
 

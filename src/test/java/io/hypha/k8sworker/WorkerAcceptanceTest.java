@@ -260,7 +260,9 @@ class WorkerAcceptanceTest {
     @Order(6)
     void anotherWorkspaceCanNeitherSeeNorTouchASessionButItsOwnCallsWork() {
         String session = (String) py.exec("return await state['w'].start({'manifest': {'image': 'busybox:1.36'}})");
-        try (PythonPeer stranger = hypha.python(Map.of("client_id", "py-stranger-" + Long.toString(System.nanoTime(), 36)))) {
+        // a user of another workspace (anonymous callers may not start sessions, and this one starts its own)
+        String strangerId = "stranger-" + Long.toString(System.nanoTime(), 36);
+        try (PythonPeer stranger = hypha.python(Map.of("token", hypha.tokenFor(strangerId), "client_id", "py-" + strangerId))) {
             assertThat(stranger.workspace()).isNotEqualTo(ws);
             JsonObject out = (JsonObject) stranger.exec("""
                     w = await server.get_service("%s/k8s-worker")

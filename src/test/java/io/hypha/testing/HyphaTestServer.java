@@ -67,6 +67,49 @@ public final class HyphaTestServer {
         return env.get("HYPHA_USER_WORKSPACE");
     }
 
+    /**
+     * A token of a regular (non-admin) user {@code userId} who administers its own workspace
+     * {@code ws-user-<userId>}, signed with the server's JWT secret by Hypha's own code, as
+     * {@code scripts/hypha-server.sh} makes {@link #userToken()}.
+     */
+    public String tokenFor(String userId) {
+        return tokenFor(userId, Map.of("ws-user-" + userId, "admin"), "ws-user-" + userId);
+    }
+
+    /**
+     * A token of a regular user with the given permissions ({@code read}, {@code read_write} or
+     * {@code admin}) in the given workspaces, logging in to {@code currentWorkspace}.
+     */
+    public String tokenFor(String userId, Map<String, String> permissions, String currentWorkspace) {
+        String script = """
+                import json, sys
+                from hypha.core import UserInfo, UserPermission
+                from hypha.core.auth import _generate_presigned_token, create_scope
+                user, permissions, current = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+                info = UserInfo(id=user, is_anonymous=False, email=None, parent=None, roles=["user"], expires_at=None,
+                                scope=create_scope(workspaces={ws: UserPermission[p] for ws, p in permissions.items()},
+                                                   current_workspace=current))
+                print(_generate_presigned_token(info, 24 * 3600))
+                """;
+        ProcessBuilder pb = new ProcessBuilder(python(), "-c", script, userId, new io.vertx.core.json.JsonObject(
+                new LinkedHashMap<String, Object>(permissions)).encode(), currentWorkspace);
+        pb.environment().put("HYPHA_JWT_SECRET", jwtSecret());
+        pb.redirectErrorStream(true);
+        try {
+            Process p = pb.start();
+            String out = new String(p.getInputStream().readAllBytes()).trim();
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IllegalStateException("cannot make a token for " + userId + ":\n" + out);
+            }
+            return out.substring(out.lastIndexOf('\n') + 1);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     public String python() {
         return env.get("HYPHA_PYTHON");
     }

@@ -249,6 +249,12 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object start(Invocation inv) {
         CallContext ctx = requireContext(inv);
+        boolean anonymous = isAnonymous(ctx);
+        if (anonymous && !config.callers().allowAnonymous()) {
+            // every anonymous connection is a workspace of its own, so no per-workspace or per-user limit could hold them
+            throw new WorkerException(ErrorCode.FORBIDDEN, "anonymous callers may not start sessions here (policy.allowAnonymous is false); "
+                    + "connect with a token");
+        }
         if (!(inv.arg("config") instanceof Map<?, ?> raw)) {
             throw WorkerException.invalid("config must be a map such as {\"manifest\": {...}}");
         }
@@ -286,6 +292,11 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if (token != null && !(token instanceof String)) {
             throw WorkerException.invalid("config.token must be a string");
         }
+        if (runsWithOperatorSecrets(type, token) && (anonymous || !mayUseOperatorSecrets(ctx, admin))) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.type: " + type + " runs with the operator's secrets"
+                    + (type.equals("conda-worker") ? " unless config.token gives it a token of the caller's own" : "")
+                    + "; only admins, the worker's own user and those listed in policy.operatorSecretTypes may start it");
+        }
         String serverUrl = optionalString(cfg, "server_url");
         if (serverUrl == null) {
             serverUrl = config.hypha().serverUrlForJobs();
@@ -297,8 +308,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Object callback = cfg.get("progress_callback");
         RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
-                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest);
-        return startSession(request, type, progress);
+                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, principal(ctx));
+        return startSession(request, type, progress, !admin);
     }
 
     /** policy.maxManifestBytes over the manifest and the caller's strings that go into the Job or its Secret. */
@@ -310,11 +321,61 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         ManifestSize.check("config.manifest", manifest, extras, config.policy().maxManifestBytes());
     }
 
-    private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress) {
+    /**
+     * claude-agent always gets the agent Secret's ANTHROPIC_API_KEY; conda-worker gets the operator's
+     * Hypha token unless the caller gives one. Whoever drives such a pod can read what it holds.
+     */
+    private static boolean runsWithOperatorSecrets(String type, Object callerToken) {
+        return type.equals("claude-agent") || type.equals("conda-worker") && callerToken == null;
+    }
+
+    private boolean mayUseOperatorSecrets(CallContext ctx, boolean admin) {
+        WorkerConfig.Callers callers = config.callers();
+        HyphaClient own = client;
+        // a caller's workspace is only as sure as Hypha's token scopes (see docs/reliability.md): operators who do not rely
+        // on it turn ownWorkspace off, leave allowedWorkspaces empty and list users, whose ids the server stamps
+        return admin || isOperator(ctx)
+                || callers.operatorSecretOwnWorkspace() && own != null && ctx.workspace().equals(own.workspace())
+                || callers.operatorSecretWorkspaces().contains(ctx.workspace())
+                || principal(ctx) != null && callers.operatorSecretUsers().contains(principal(ctx));
+    }
+
+    /**
+     * The user a call is from, for per-user limits and lists: a token a user generates in Hypha
+     * carries a new random id and the generating user as its {@code parent} (kept through every
+     * generation), so counting by id alone would let each generated token start a fresh quota.
+     */
+    static String principal(CallContext ctx) {
+        Object parent = ctx.user() == null ? null : ctx.user().get("parent");
+        return parent instanceof String p && !p.isBlank() ? p : ctx.userId();
+    }
+
+    /**
+     * The caller is the user the worker itself logged in as (or a token that user generated). User ids
+     * are stamped by the server from the token's signature; a caller's workspace is not as sure (see
+     * docs/reliability.md), so the worker's own workspace alone never makes a caller its operator.
+     */
+    private boolean isOperator(CallContext ctx) {
+        HyphaClient own = client;
+        if (own == null || own.connectionInfo() == null || isAnonymous(ctx)) {
+            return false;
+        }
+        Map<String, Object> user = own.connectionInfo().user();
+        Object parent = user == null ? null : user.get("parent");
+        String operator = parent instanceof String p && !p.isBlank() ? p : own.connectionInfo().userId();
+        return operator != null && operator.equals(principal(ctx));
+    }
+
+    /** Hypha's anonymous users: is_anonymous, the "anonymous" role, or no user id to count sessions by. */
+    private static boolean isAnonymous(CallContext ctx) {
+        return ctx.isAnonymous() || ctx.roles().contains("anonymous") || ctx.userId() == null || ctx.userId().isBlank();
+    }
+
+    private Future<String> startSession(LaunchRequest request, String type, RemoteMethod progress, boolean userLimited) {
         String sessionId = request.sessionId();
         long startedNanos = System.nanoTime();
         MessageConsumer<JsonObject> relay = vertx.eventBus().consumer(Addresses.sessionProgress(sessionId), msg -> report(progress, msg.body()));
-        Admission admission = new Admission(sessionId, request.workspace());
+        Admission admission = new Admission(sessionId, request.workspace(), request.user(), userLimited);
         return relay.completion()
                 .compose(v -> vertx.eventBus().request(Addresses.SESSIONS, admission.toJson(),
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_ADMIT)))
@@ -366,7 +427,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         CallContext ctx = requireContext(inv);
         // per user, or per client for anonymous callers (each of their connections is a new user);
         // admins (the app controller, acting for every user of server apps) are not limited
-        String caller = ctx.userId() != null && !ctx.isAnonymous() ? "user " + ctx.userId() : "client " + ctx.from();
+        String caller = isAnonymous(ctx) ? "client " + ctx.from() : "user " + principal(ctx);
         if (!isAdmin(ctx) && !logCalls.tryAcquire(caller)) {
             WorkerConfig.Logs logs = config.logs();
             throw new WorkerException(ErrorCode.LIMIT_REACHED, "get_logs: too many calls from this caller; at most " + logs.burst()
@@ -418,10 +479,10 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object shutdown(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        String own = client.workspace();
-        boolean workspaceAdmin = own.equals(ctx.workspace()) && ("a".equals(ctx.permissionIn(own)) || isAdmin(ctx));
-        if (!workspaceAdmin) {
-            throw new WorkerException(ErrorCode.FORBIDDEN, "shutdown is only for admins of workspace " + own);
+        // not "admins of the worker's workspace": any user can mint a token with admin scope on any workspace
+        // (docs/reliability.md), so this rests on what the server stamps: the admin role and the user id
+        if (!isAdmin(ctx) && !isOperator(ctx)) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "shutdown is only for admins and the worker's own user");
         }
         return sessions(ServiceWatcherVerticle.OP_STOP_ALL, caller(ctx)).map(r -> ((JsonObject) r).getMap());
     }

@@ -22,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * environment variables. Loaded once at start-up, before any event loop runs.
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
-                           Health health, Logs logs) {
+                           Health health, Logs logs, Callers callers) {
 
     /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
     public static final String AGENT_CPU_REQUEST = "500m";
@@ -62,6 +62,23 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     }
 
     public record Verticles(int hyphaBridge, int jobLauncher, int serviceWatcher) {
+    }
+
+    /**
+     * The policy's rules on who may call (settings under {@code policy} too, see conf/config.yaml):
+     * anonymous starts, the per-user session limit, who may start the job types that run with the
+     * operator's secrets, and the widest visibility those agents may register with.
+     */
+    public record Callers(boolean allowAnonymous, int maxSessionsPerUser, boolean operatorSecretOwnWorkspace,
+                          List<String> operatorSecretWorkspaces, List<String> operatorSecretUsers, String maxAgentVisibility) {
+
+        /** Hypha's visibilities from the narrowest to the widest: unlisted services are callable from anywhere, just not listed. */
+        public static final List<String> VISIBILITIES = List.of("protected", "unlisted", "public");
+
+        /** Whether an agent may register with this visibility under policy.maxAgentVisibility. */
+        public boolean agentVisibilityAllowed(String visibility) {
+            return VISIBILITIES.indexOf(visibility) <= VISIBILITIES.indexOf(maxAgentVisibility);
+        }
     }
 
     public record Health(int port, String host) {
@@ -176,6 +193,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         JsonObject hl = t.getJsonObject("health", new JsonObject());
         JsonObject p = t.getJsonObject("policy", new JsonObject());
         JsonObject pr = p.getJsonObject("resources", new JsonObject());
+        JsonObject ps = p.getJsonObject("operatorSecretTypes", new JsonObject());
         WorkerConfig config = new WorkerConfig(
                 new Hypha(str(h, "serverUrl", "http://127.0.0.1:9527"), str(h, "workspace", ""), str(h, "token", ""),
                         str(h, "clientId", ""), str(h, "serviceId", "k8s-worker"), str(h, "visibility", "protected"),
@@ -196,7 +214,10 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
                         num(sub(v, "serviceWatcher"), "instances", 1)),
                 new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")),
-                logs(t.getJsonObject("logs", new JsonObject())));
+                logs(t.getJsonObject("logs", new JsonObject())),
+                new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10), bool(ps, "ownWorkspace", false),
+                        list(ps, "allowedWorkspaces", List.of()), list(ps, "allowedUsers", List.of()),
+                        str(p, "maxAgentVisibility", "protected")));
         config.validate();
         return config;
     }
@@ -282,6 +303,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         if (!(logs.ratePerSecond() > 0) || Double.isInfinite(logs.ratePerSecond())) {
             throw new IllegalArgumentException("logs.ratePerSecond must be a positive number, got " + logs.ratePerSecond());
         }
+        validateCallers();
         if (kubernetes.suspendedGraceSeconds() < 1) {
             throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
         }
@@ -293,6 +315,24 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     private static void atLeast(String path, int value, int least) {
         if (value < least) {
             throw new IllegalArgumentException(path + " must be at least " + least + ", got " + value);
+        }
+    }
+
+    private void validateCallers() {
+        if (callers.maxSessionsPerUser() < 0) {
+            throw new IllegalArgumentException("policy.maxSessionsPerUser must not be negative");
+        }
+        if (!Callers.VISIBILITIES.contains(callers.maxAgentVisibility())) {
+            throw new IllegalArgumentException("policy.maxAgentVisibility must be protected, unlisted or public, got "
+                    + callers.maxAgentVisibility());
+        }
+        for (String type : List.of("claude-agent", "conda-worker")) {
+            // a type default the policy refuses would make every manifest without a visibility fail
+            String visibility = jobType(type).getString("visibility", "protected");
+            if (jobTypeEnabled(type) && !callers.agentVisibilityAllowed(visibility)) {
+                throw new IllegalArgumentException("jobTypes." + type + ".visibility (" + visibility
+                        + ") is wider than policy.maxAgentVisibility (" + callers.maxAgentVisibility() + ")");
+            }
         }
     }
 
@@ -344,6 +384,11 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("maxSessionsPerWorkspace", policy.maxSessionsPerWorkspace()).put("maxSessionsTotal", policy.maxSessionsTotal())
                 .put("allowNodeSelector", policy.allowNodeSelector()).put("allowTolerations", policy.allowTolerations())
                 .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames())
+                .put("allowAnonymous", callers.allowAnonymous()).put("maxSessionsPerUser", callers.maxSessionsPerUser())
+                .put("operatorSecretTypes", new JsonObject().put("ownWorkspace", callers.operatorSecretOwnWorkspace())
+                        .put("allowedWorkspaces", callers.operatorSecretWorkspaces())
+                        .put("allowedUsers", callers.operatorSecretUsers()))
+                .put("maxAgentVisibility", callers.maxAgentVisibility())
                 .put("maxManifestBytes", policy.maxManifestBytes()));
         m.put("logs", new JsonObject().put("tailLines", logs.tailLines()).put("limitBytes", logs.limitBytes())
                 .put("ratePerSecond", logs.ratePerSecond()).put("burst", logs.burst()).put("threads", logs.threads())

@@ -25,6 +25,8 @@ public final class SessionMeta {
     public static final String APP_ID = "hypha.amun.ai/app-id";
     public static final String CLIENT_ID = "hypha.amun.ai/client-id";
     public static final String CALLER = "hypha.amun.ai/caller";
+    /** The Hypha user id of whoever started the session: per-user limits count from it. */
+    public static final String USER = "hypha.amun.ai/user";
     public static final String CREATED_AT = "hypha.amun.ai/created-at";
     public static final String SERVICE_ID = "hypha.amun.ai/service-id";
     public static final String ENTRY_POINT = "hypha.amun.ai/entry-point";

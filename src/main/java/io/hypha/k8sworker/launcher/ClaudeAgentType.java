@@ -28,8 +28,7 @@ final class ClaudeAgentType extends ManifestJobType {
         String secret = m.dnsName("secret_name", typeSecret);
         policy.checkSecret("secret_name", secret, typeSecret);
         out.put("secret_name", secret);
-        out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
-                List.of("protected", "public", "unlisted")));
+        out.put("visibility", agentVisibility(m));
         CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"), false,
                 Map.of("cpu", settings.getString("cpuRequest", WorkerConfig.AGENT_CPU_REQUEST),
                         "memory", settings.getString("memoryRequest", WorkerConfig.AGENT_MEMORY_REQUEST)),

@@ -24,8 +24,7 @@ final class CondaWorkerType extends ManifestJobType {
 
     @Override
     protected void readFields(ManifestReader m, Map<String, Object> out) {
-        out.put("visibility", m.oneOf("visibility", settings.getString("visibility", "protected"),
-                List.of("protected", "public", "unlisted")));
+        out.put("visibility", agentVisibility(m));
         String typeSecret = settings.getString("tokenSecret", "hypha-secrets");
         String tokenSecret = m.dnsName("token_secret", typeSecret);
         policy.checkSecret("token_secret", tokenSecret, typeSecret);
@@ -50,11 +49,12 @@ final class CondaWorkerType extends ManifestJobType {
         List<EnvVar> env = new ArrayList<>(JobFactory.hyphaEnv(r));
         env.add(new EnvVar("HYPHA_SERVICE_ID", serviceId, null));
         env.add(new EnvVar("HYPHA_VISIBILITY", (String) c.get("visibility"), null));
+        // the conda worker reads HYPHA_TOKEN itself: a token on the command line would show in the Job and in ps
         env.add(r.token() != null ? JobFactory.tokenFromSessionSecret(jobName)
                 : JobFactory.fromSecret("HYPHA_TOKEN", (String) c.get("token_secret"), (String) c.get("token_key")));
         env.addAll(CommonFields.userEnv(c));
         List<String> args = new ArrayList<>(List.of("-m", "hypha.workers.conda", "--server-url", "$(HYPHA_SERVER_URL)",
-                "--workspace", "$(HYPHA_WORKSPACE)", "--token", "$(HYPHA_TOKEN)", "--client-id", "$(HYPHA_CLIENT_ID)",
+                "--workspace", "$(HYPHA_WORKSPACE)", "--client-id", "$(HYPHA_CLIENT_ID)",
                 "--service-id", serviceId, "--visibility", (String) c.get("visibility")));
         if (Boolean.TRUE.equals(c.get("verbose"))) {
             args.add("--verbose");

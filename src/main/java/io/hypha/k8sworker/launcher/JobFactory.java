@@ -68,6 +68,9 @@ final class JobFactory {
         annotations.put(SessionMeta.APP_ID, r.appId());
         annotations.put(SessionMeta.CLIENT_ID, r.clientId());
         annotations.put(SessionMeta.CALLER, r.caller());
+        if (r.user() != null) {
+            annotations.put(SessionMeta.USER, r.user());
+        }
         annotations.put(SessionMeta.CREATED_AT, Instant.now().toString());
         if (plan.serviceId() != null) {
             annotations.put(SessionMeta.SERVICE_ID, plan.serviceId());

@@ -10,17 +10,24 @@ import io.vertx.core.json.JsonObject;
  * on the local event bus and ends up in a Secret, never in the Job.
  */
 public record LaunchRequest(String sessionId, String appId, String workspace, String clientId, String serverUrl,
-                            String token, String caller, String entryPoint, Map<String, Object> manifest) {
+                            String token, String caller, String entryPoint, Map<String, Object> manifest, String user) {
+
+    /** A request without the calling user's id (whose sessions then count towards no per-user limit). */
+    public LaunchRequest(String sessionId, String appId, String workspace, String clientId, String serverUrl, String token,
+                         String caller, String entryPoint, Map<String, Object> manifest) {
+        this(sessionId, appId, workspace, clientId, serverUrl, token, caller, entryPoint, manifest, null);
+    }
 
     public JsonObject toJson() {
         return new JsonObject().put("sessionId", sessionId).put("appId", appId).put("workspace", workspace)
                 .put("clientId", clientId).put("serverUrl", serverUrl).put("token", token).put("caller", caller)
-                .put("entryPoint", entryPoint).put("manifest", new JsonObject(manifest));
+                .put("entryPoint", entryPoint).put("manifest", new JsonObject(manifest)).put("user", user);
     }
 
     public static LaunchRequest fromJson(JsonObject json) {
         return new LaunchRequest(json.getString("sessionId"), json.getString("appId"), json.getString("workspace"),
                 json.getString("clientId"), json.getString("serverUrl"), json.getString("token"), json.getString("caller"),
-                json.getString("entryPoint"), JsonValues.plainMap(json.getJsonObject("manifest", new JsonObject())));
+                json.getString("entryPoint"), JsonValues.plainMap(json.getJsonObject("manifest", new JsonObject())),
+                json.getString("user"));
     }
 }

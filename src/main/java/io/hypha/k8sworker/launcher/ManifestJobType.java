@@ -4,6 +4,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -43,6 +45,20 @@ abstract class ManifestJobType implements JobType {
     protected final List<String> settingsList(String key) {
         JsonArray list = settings.getJsonArray(key, new JsonArray());
         return list.stream().map(String::valueOf).toList();
+    }
+
+    /**
+     * manifest.visibility of an agent that registers itself in the caller's workspace: the type's
+     * default if unset, and no wider than policy.maxAgentVisibility (a public agent driven by the
+     * operator's credentials would be anyone's).
+     */
+    protected final String agentVisibility(ManifestReader m) {
+        String visibility = m.oneOf("visibility", settings.getString("visibility", "protected"), WorkerConfig.Callers.VISIBILITIES);
+        if (!config.callers().agentVisibilityAllowed(visibility)) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.visibility: " + visibility + " is wider than agents may register with "
+                    + "here (policy.maxAgentVisibility: " + config.callers().maxAgentVisibility() + ")");
+        }
+        return visibility;
     }
 
     /** Reads this type's fields (and the common ones) into the compiled manifest. */

@@ -71,6 +71,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
     /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
     private final Map<String, String> admitted = new HashMap<>();
+    /** The user of each admitted session that counts towards policy.maxSessionsPerUser; entries leave with {@link #admitted}'s. */
+    private final Map<String, String> admittedUsers = new HashMap<>();
     /** Admitted sessions stopped before their Job appeared: the Job is deleted when it does. */
     private final Set<String> stopOnArrival = new HashSet<>();
     private MessageConsumer<JsonObject> consumer;
@@ -342,38 +344,51 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     }
 
     /**
-     * Room for one more session of a workspace under policy.maxSessionsPerWorkspace and
-     * maxSessionsTotal. Launches admitted but not yet seen as Jobs count too, so concurrent starts
-     * cannot overshoot; this verticle is the only one deciding, one request at a time.
+     * Room for one more session of a workspace and a user under policy.maxSessionsPerWorkspace,
+     * maxSessionsPerUser and maxSessionsTotal. Launches admitted but not yet seen as Jobs count too,
+     * so concurrent starts cannot overshoot; this verticle is the only one deciding, one request at a
+     * time. A user's sessions are known from their Jobs' annotation, so a restarted worker counts them.
      */
     private Future<Void> admit(Admission a) {
         if (view(a.sessionId()).isPresent() || admitted.containsKey(a.sessionId())) {
             return Future.failedFuture(new WorkerException(ErrorCode.CONFLICT, "a session with id " + a.sessionId() + " already exists"));
         }
+        admittedUsers.keySet().retainAll(admitted.keySet());
         WorkerConfig.Policy policy = config.policy();
-        Map<String, Integer> perWorkspace = new HashMap<>();
+        int maxPerUser = a.userLimited() ? config.callers().maxSessionsPerUser() : 0;
+        int inWorkspace = 0;
+        int ofUser = 0;
         int total = 0;
         for (Job job : jobsByName.values()) {
             SessionView s = viewOf(job);
             if (s.sessionId() != null && !admitted.containsKey(s.sessionId()) && s.occupiesSlot()) {
-                perWorkspace.merge(String.valueOf(s.workspace()), 1, Integer::sum);
+                inWorkspace += Objects.equals(s.workspace(), a.workspace()) ? 1 : 0;
+                ofUser += a.user() != null && a.user().equals(s.user()) ? 1 : 0;
                 total++;
             }
         }
-        for (String workspace : admitted.values()) {
-            perWorkspace.merge(workspace, 1, Integer::sum);
+        for (Map.Entry<String, String> e : admitted.entrySet()) {
+            inWorkspace += e.getValue().equals(a.workspace()) ? 1 : 0;
+            ofUser += a.user() != null && a.user().equals(admittedUsers.get(e.getKey())) ? 1 : 0;
             total++;
         }
-        int inWorkspace = perWorkspace.getOrDefault(a.workspace(), 0);
+        // the texts speak of the caller's own sessions only: never the worker's total, nor anyone else's
         if (policy.maxSessionsPerWorkspace() > 0 && inWorkspace >= policy.maxSessionsPerWorkspace()) {
             return Future.failedFuture(new WorkerException(ErrorCode.LIMIT_REACHED, "workspace " + a.workspace() + " has " + inWorkspace
                     + " active sessions, the most allowed (policy.maxSessionsPerWorkspace); stop one first"));
         }
+        if (maxPerUser > 0 && ofUser >= maxPerUser) {
+            return Future.failedFuture(new WorkerException(ErrorCode.LIMIT_REACHED, "you have " + ofUser
+                    + " active sessions, the most allowed per user (policy.maxSessionsPerUser); stop one first"));
+        }
         if (policy.maxSessionsTotal() > 0 && total >= policy.maxSessionsTotal()) {
-            return Future.failedFuture(new WorkerException(ErrorCode.LIMIT_REACHED, "this worker runs " + total
-                    + " active sessions, the most allowed (policy.maxSessionsTotal); try again later"));
+            return Future.failedFuture(new WorkerException(ErrorCode.LIMIT_REACHED, "this worker has no room for more "
+                    + "active sessions, the most allowed (policy.maxSessionsTotal) are running; try again later"));
         }
         admitted.put(a.sessionId(), a.workspace());
+        if (a.user() != null) {
+            admittedUsers.put(a.sessionId(), a.user());
+        }
         vertx.setTimer(ADMISSION_HOLD_MS, t -> admitted.remove(a.sessionId(), a.workspace()));
         return Future.succeededFuture();
     }

@@ -34,6 +34,11 @@ record SessionView(Job job, List<Pod> pods) {
         return annotation(SessionMeta.WORKSPACE);
     }
 
+    /** The Hypha user who started the session; null on Jobs made before the worker recorded it. */
+    String user() {
+        return annotation(SessionMeta.USER);
+    }
+
     String jobName() {
         return job.getMetadata().getName();
     }

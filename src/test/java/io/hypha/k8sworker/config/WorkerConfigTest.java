@@ -135,4 +135,47 @@ class WorkerConfigTest {
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_LOGS_RATE_PER_SECOND", "fast")))
                 .hasMessageContaining("logs.ratePerSecond must be a number");
     }
+
+    @Test
+    void callerRulesAreStrictByDefaultAndSetFromTheEnvironment() {
+        WorkerConfig.Callers c = WorkerConfig.load(FILE, Map.of()).callers();
+        assertThat(c.allowAnonymous()).isFalse();
+        assertThat(c.maxSessionsPerUser()).isEqualTo(10);
+        assertThat(c.operatorSecretOwnWorkspace()).isFalse();
+        assertThat(c.operatorSecretWorkspaces()).isEmpty();
+        assertThat(c.operatorSecretUsers()).isEmpty();
+        assertThat(c.maxAgentVisibility()).isEqualTo("protected");
+
+        WorkerConfig.Callers custom = WorkerConfig.load(FILE, Map.of(
+                "HYPHA_K8S_WORKER_POLICY_ALLOW_ANONYMOUS", "true",
+                "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_USER", "0",
+                "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_ALLOWED_WORKSPACES", "team-a, team-b",
+                "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_ALLOWED_USERS", "alice",
+                "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_OWN_WORKSPACE", "true",
+                "HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "unlisted")).callers();
+        assertThat(custom.allowAnonymous()).isTrue();
+        assertThat(custom.maxSessionsPerUser()).isZero();
+        assertThat(custom.operatorSecretWorkspaces()).containsExactly("team-a", "team-b");
+        assertThat(custom.operatorSecretUsers()).containsExactly("alice");
+        assertThat(custom.operatorSecretOwnWorkspace()).isTrue();
+        assertThat(custom.agentVisibilityAllowed("unlisted")).isTrue();
+        assertThat(custom.agentVisibilityAllowed("public")).isFalse();
+        assertThat(WorkerConfig.load(FILE, Map.of()).redacted().getJsonObject("policy").getBoolean("allowAnonymous")).isFalse();
+    }
+
+    @Test
+    void badCallerRulesStopTheStartWithTheSettingNamed(@TempDir Path dir) throws Exception {
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_USER", "-1")))
+                .hasMessage("policy.maxSessionsPerUser must not be negative");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "everyone")))
+                .hasMessage("policy.maxAgentVisibility must be protected, unlisted or public, got everyone");
+        // a job type whose own default the policy refuses would refuse every manifest that names no visibility
+        Path publicAgents = dir.resolve("public-agents.yaml");
+        Files.writeString(publicAgents, Files.readString(FILE).replaceFirst("(claude-agent:[\\s\\S]*?)visibility: protected",
+                "$1visibility: public"));
+        assertThatThrownBy(() -> WorkerConfig.load(publicAgents, Map.of()))
+                .hasMessage("jobTypes.claude-agent.visibility (public) is wider than policy.maxAgentVisibility (protected)");
+        assertThat(WorkerConfig.load(publicAgents, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "public")).callers()
+                .maxAgentVisibility()).isEqualTo("public");
+    }
 }

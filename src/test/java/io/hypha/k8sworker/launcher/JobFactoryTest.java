@@ -72,4 +72,37 @@ class JobFactoryTest {
         assertThat(pod.getContainers().get(0).getEnv()).extracting(EnvVar::getName)
                 .contains("HYPHA_SERVER_URL", "HYPHA_WORKSPACE", "HYPHA_CLIENT_ID", "HYPHA_APP_ID", "HYPHA_SESSION_ID", "X");
     }
+
+    /**
+     * A token on a command line shows in the Job, in {@code ps} and in the kubelet's logs: every job
+     * type, with the caller's token or the operator's, passes it in the environment only, and no
+     * command or argument refers to it with $(...).
+     */
+    @Test
+    void noJobTypePutsATokenOrAReferenceToOneOnTheCommandLine() {
+        for (JobType t : JobTypes.enabled(config)) {
+            for (String token : java.util.Arrays.asList("caller-token-on-no-command-line", null)) {
+                Map<String, Object> manifest = t.name().equals("k8s-job")
+                        ? Map.of("image", "python:3.11", "command", java.util.List.of("python", "-c", "1"))
+                        : Map.of("type", t.name());
+                LaunchRequest r = new LaunchRequest("ws-a/app-1", "my-app", "ws-a", "app-1", "http://hypha", token, "ws-a/caller",
+                        null, manifest, "alice");
+                Job job = factory.job(r, t.name(), t.plan(t.compile(manifest), r), SessionMeta.jobName(r.sessionId(), r.clientId()));
+                for (Container c : job.getSpec().getTemplate().getSpec().getContainers()) {
+                    java.util.List<String> line = new java.util.ArrayList<>();
+                    line.addAll(c.getCommand() == null ? java.util.List.of() : c.getCommand());
+                    line.addAll(c.getArgs() == null ? java.util.List.of() : c.getArgs());
+                    assertThat(line).as("%s with token %s", t.name(), token)
+                            .noneMatch(a -> a.contains("caller-token-on-no-command-line") || a.contains("TOKEN"));
+                }
+                if (!t.name().equals("k8s-job") || token != null) {
+                    EnvVar fromSecret = job.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv().stream()
+                            .filter(e -> e.getName().equals("HYPHA_TOKEN")).findFirst().orElseThrow();
+                    assertThat(fromSecret.getValue()).isNull();
+                    assertThat(fromSecret.getValueFrom().getSecretKeyRef()).isNotNull();
+                }
+                assertThat(job.getMetadata().getAnnotations()).containsEntry(SessionMeta.USER, "alice");
+            }
+        }
+    }
 }

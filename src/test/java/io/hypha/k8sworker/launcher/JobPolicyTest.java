@@ -223,4 +223,25 @@ class JobPolicyTest {
         assertThat(res.get("requests")).containsEntry("cpu", "500m");
         assertThat(res.get("limits")).containsEntry("memory", "2Gi");
     }
+
+    @Test
+    void agentsRegisterNoWiderThanPolicyMaxAgentVisibilityAndTheRefusalNamesTheField() {
+        for (JobType t : List.<JobType>of(new ClaudeAgentType(config(Map.of())), new CondaWorkerType(config(Map.of())))) {
+            assertThat(compile(t, Map.of("type", t.name()))).containsEntry("visibility", "protected");
+            for (String wider : List.of("unlisted", "public")) {
+                assertThatThrownBy(() -> compile(t, Map.of("type", t.name(), "visibility", wider)))
+                        .hasMessage("manifest.visibility: " + wider + " is wider than agents may register with here "
+                                + "(policy.maxAgentVisibility: protected)")
+                        .extracting(e -> ((WorkerException) e).code()).isEqualTo(ErrorCode.FORBIDDEN);
+            }
+        }
+        WorkerConfig open = config(Map.of("HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "public"));
+        assertThat(compile(new CondaWorkerType(open), Map.of("type", "conda-worker", "visibility", "public")))
+                .containsEntry("visibility", "public");
+        WorkerConfig unlisted = config(Map.of("HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "unlisted"));
+        assertThat(compile(new ClaudeAgentType(unlisted), Map.of("type", "claude-agent", "visibility", "unlisted")))
+                .containsEntry("visibility", "unlisted");
+        assertThat(refusal(() -> compile(new ClaudeAgentType(unlisted), Map.of("type", "claude-agent", "visibility", "public"))))
+                .isEqualTo(ErrorCode.FORBIDDEN);
+    }
 }
