@@ -49,6 +49,14 @@ files_key() { # files_key <dir or file...>: hash of the paths and contents
 
 have_image() { "${BUILDAH[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 
+# Removes the earlier builds of an image (other keys), so that the cache holds one of each.
+prune_other_keys() { # prune_other_keys <name> <key>
+  local ref
+  for ref in $("${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' "localhost/hypha-test/$1" 2>/dev/null); do
+    [[ "$ref" == *":$2" ]] || "${BUILDAH[@]}" rmi "$ref" >/dev/null 2>&1 || true
+  done
+}
+
 need_tools() {
   local missing=() t
   for t in buildah debootstrap go; do command -v "$t" >/dev/null || missing+=("$t"); done
@@ -101,6 +109,7 @@ build_derived() {
   "${BUILDAH[@]}" bud --quiet --isolation chroot --pull=false --layers=false \
     --build-arg "BASE_IMAGE=$base_ref" "${args[@]}" -f "$ctx/Containerfile" -t "$ref" \
     "$ctx" >"$IMG_DIR/$name.log" 2>&1 || { tail -30 "$IMG_DIR/$name.log" >&2; die "$name build failed, see $IMG_DIR/$name.log"; }
+  prune_other_keys "$name" "$key"
   log "$name built in $((SECONDS - start)) s"
 }
 
@@ -117,6 +126,7 @@ build_pause() {
   "${BUILDAH[@]}" config --entrypoint '["/pause"]' --user 65535:65535 "$c"
   "${BUILDAH[@]}" commit --quiet "$c" "localhost/hypha-test/pause:$key" >/dev/null
   "${BUILDAH[@]}" rm "$c" >/dev/null
+  prune_other_keys pause "$key"
   log "pause built in $((SECONDS - start)) s"
 }
 
@@ -132,6 +142,7 @@ build_worker() {
     --build-arg "BUILD_IMAGE=$jdk" --build-arg "RUNTIME_IMAGE=$jre" \
     -f "$REPO_DIR/Dockerfile" -t "localhost/hypha-test/worker:$key" "$REPO_DIR" >"$IMG_DIR/worker.log" 2>&1 ||
     { tail -40 "$IMG_DIR/worker.log" >&2; die "worker image build failed, see $IMG_DIR/worker.log"; }
+  prune_other_keys worker "$key"
   log "worker built in $((SECONDS - start)) s"
 }
 
