@@ -356,10 +356,12 @@ launch_component() { # launch_component <component>
         "TCP:127.0.0.1:$APISERVER_PORT"
       ;;
     containerd)
+      write_real_node_config
       mkdir -p "$CONTAINERD_STATE" "$CONTAINERD_ROOT"
       launch containerd --config "$RUN_DIR/containerd.toml"
       ;;
     kubelet)
+      write_real_node_config
       save_sysctls
       mkdir -p "$KUBELET_DIR" "$POD_LOGS_DIR"
       launch kubelet --config="$RUN_DIR/kubelet.yaml" --kubeconfig="$RUN_DIR/kubelet.kubeconfig" \
@@ -508,6 +510,10 @@ evictionHard:
   imagefs.available: 1%
   nodefs.inodesFree: 1%
 podPidsLimit: 1024
+# No cluster DNS runs; naming the bridge address keeps pods' default dnsPolicy from warning
+# (MissingClusterDNS). Nothing answers there: pods resolve no names.
+clusterDNS: [$BRIDGE_ADDRESS]
+clusterDomain: cluster.local
 maxPods: 40
 serializeImagePulls: false
 podLogsDir: $POD_LOGS_DIR
@@ -578,7 +584,6 @@ kill_real_node_containers() {
 
 start_real_node() {
   ensure_bridge
-  write_real_node_config
   launch_component apiserver-bridge
   launch_component containerd
   wait_for apiserver-bridge
