@@ -141,8 +141,9 @@ kubectl get deployment "$RELEASE" -n "$NS" >/dev/null || die "the Deployment was
 [[ "$(kubectl get deployment "$RELEASE" -n "$NS" -o jsonpath='{.spec.template.metadata.labels.app\.kubernetes\.io/name}')" == hypha-k8s-worker ]] ||
   die "the pod template lacks app.kubernetes.io/name=hypha-k8s-worker"
 
-# The local control plane runs no Deployment controller: create the pod its ReplicaSet would, so that
-# PodSecurity "restricted" is enforced on the real pod spec and the README's selectors find a pod.
+# A pod from the Deployment's template, created directly: a refusal by PodSecurity "restricted" then
+# fails this step (for the ReplicaSet's own pod it would only be an event), and the README's selectors
+# find a pod.
 log "a pod from the Deployment's template, as its ReplicaSet would create it"
 kubectl get deployment "$RELEASE" -n "$NS" -o json | python3 -c '
 import json, sys

@@ -4,6 +4,7 @@ HYPHA_SERVER_URL with HYPHA_TOKEN (the token the Job gives it), joins HYPHA_WORK
 SERVICE_ID with SERVICE_VISIBILITY, then serves until the pod is stopped. It runs no model."""
 import asyncio
 import os
+import signal
 import socket
 
 from hypha_rpc import connect_to_server
@@ -45,7 +46,11 @@ async def main():
         "environment": environment,
     })
     print("registered %s" % info["id"], flush=True)
-    await server.serve()
+    # As PID 1 the process would ignore SIGTERM without a handler: leave Hypha and exit when stopped.
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    await stopped.wait()
+    await server.disconnect()
 
 
 asyncio.run(main())
