@@ -315,8 +315,21 @@ class RealNodeTest {
                 return {"sessions": sessions}
                 """, Duration.ofSeconds(120));
         List<String> sessions = started.getJsonArray("sessions").stream().map(Object::toString).toList();
+        // a start still waiting (for a service that never registers) when the worker goes
+        String waitingService = "never-registers-" + Long.toString(System.nanoTime(), 36);
+        var waiting = py.execAsync("""
+                await state['w'].start({"manifest": {"type": "k8s-job", "image": "python:3.11",
+                    "command": ["python", "-c", "import time; time.sleep(600)"],
+                    "wait_for_service": True, "service_id": "%s", "service_timeout": 300}})
+                """.formatted(waitingService));
+        Await.until("the waiting start's pod to run", Duration.ofSeconds(60), () -> kube.batch().v1().jobs().inNamespace(NAMESPACE)
+                .list().getItems().stream().anyMatch(j -> waitingService.equals(j.getMetadata().getAnnotations().get(SessionMeta.SERVICE_ID))
+                        && j.getStatus() != null && j.getStatus().getActive() != null && j.getStatus().getActive() > 0));
         String before = workerPod().getMetadata().getName();
-        run(List.of(kubectl(), "delete", "pod", "-n", NAMESPACE, before), Duration.ofSeconds(60));
+        run(List.of(kubectl(), "delete", "pod", "-n", NAMESPACE, before, "--wait=false"), Duration.ofSeconds(60));
+        // the waiting caller hears at once that the worker went away
+        assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> waiting.get(60, TimeUnit.SECONDS)))
+                .hasMessageContaining("disconnected").hasMessageNotContaining("Session not found");
         Await.until("a new worker pod to be Ready", Duration.ofSeconds(120), () -> {
             List<Pod> pods = kube.pods().inNamespace(NAMESPACE).withLabel("app.kubernetes.io/name", "hypha-k8s-worker").list().getItems();
             return pods.stream().anyMatch(p -> !p.getMetadata().getName().equals(before) && p.getStatus().getConditions() != null
@@ -333,9 +346,10 @@ class RealNodeTest {
         assertThat(workerPod().getMetadata().getName()).isNotEqualTo(rolled);
         assertThat(listSessionsWhenBack()).containsAll(sessions);
 
-        for (String s : sessions) {
-            py.exec("await state['w'].stop('%s')".formatted(s), Duration.ofSeconds(60));
-        }
+        py.exec("""
+                for s in await state['w'].list_sessions():
+                    await state['w'].stop(s["session_id"])
+                """, Duration.ofSeconds(120));
     }
 
     /** list_sessions once the restarted worker has registered its service again (a call may meanwhile fail). */
