@@ -565,6 +565,12 @@ clean_real_node() {
     [[ "$cmdline" == *"-address $CONTAINERD_SOCKET "* ]] && kill -KILL "$pid" 2>/dev/null
   done
   unmount_under "$KUBELET_DIR" "$CONTAINERD_STATE" "$CONTAINERD_ROOT/root"
+  # kubelet's links in /var/log/containers and the device-plugin directory it makes whatever its root dir is
+  local link
+  for link in /var/log/containers/*.log; do
+    [[ -L "$link" && "$(readlink "$link")" == "$POD_LOGS_DIR/"* ]] && rm -f "$link"
+  done
+  rmdir /var/log/containers /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || true
   rm -rf "$KUBELET_DIR" "$POD_LOGS_DIR" "$RUN_DIR/cni-ipam" "$CONTAINERD_STATE"
   restore_sysctls
 }
