@@ -137,8 +137,13 @@ class RealNodeTest {
                 // nothing was installed
             }
             kube.batch().v1().jobs().inNamespace(NAMESPACE).withLabel(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE).delete();
+            // session pods that ignore SIGTERM would hold the namespace for their whole grace period
+            kube.pods().inNamespace(NAMESPACE).withLabel(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE).withGracePeriod(0).delete();
             if (createdNamespace) {
                 kube.namespaces().withName(NAMESPACE).delete();
+                // the README's namespace is used next by others (scripts/chart-test.sh): leave it gone, not terminating
+                Await.until("namespace " + NAMESPACE + " to be gone", Duration.ofSeconds(120),
+                        () -> kube.namespaces().withName(NAMESPACE).get() == null);
             }
         }
         if (values != null) {
