@@ -77,6 +77,8 @@ refuse "a non-numeric defaultTimeout" --set kubernetes.defaultTimeout=soon
 refuse "an invalid pull policy" --set image.pullPolicy=Sometimes
 refuse "a negative GPU maximum" --set policy.resources.maxGpus=-1
 refuse "a misspelt policy key" --set policy.allowTolerance=true
+refuse "a job toleration with an unknown field" --set 'kubernetes.jobTolerations[0].keys=x'
+refuse "a job node selector value that is not a string" --set-json 'kubernetes.jobNodeSelector={"pool":1}'
 
 log "helm unittest"
 helm unittest "$CHART"

@@ -63,7 +63,9 @@ need_tools() {
   ((${#missing[@]} == 0)) && return 0
   [[ " ${missing[*]} " == *" go "* ]] && die "go is not installed"
   log "installing ${missing[*]} (apt-get)"
+  # a fresh machine's package lists may be missing or stale: update them once if the first try fails
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends buildah debootstrap >&2 ||
+    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends buildah debootstrap >&2; } ||
     die "could not install buildah and debootstrap"
 }
 

@@ -384,7 +384,9 @@ ensure_node_packages() {
   command -v ip >/dev/null || missing+=(iproute2)
   ((${#missing[@]} == 0)) && return 0
   log "installing ${missing[*]} (apt-get)"
+  # a fresh machine's package lists may be missing or stale: update them once if the first try fails
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } ||
     die "could not install ${missing[*]}"
 }
 
