@@ -572,6 +572,7 @@ clean_real_node() {
   for link in /var/log/containers/*.log; do
     [[ -L "$link" && "$(readlink "$link")" == "$POD_LOGS_DIR/"* ]] && rm -f "$link"
   done
+  [[ -S /var/lib/kubelet/device-plugins/kubelet.sock ]] && rm -f /var/lib/kubelet/device-plugins/kubelet.sock
   rmdir /var/log/containers /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || true
   rm -rf "$KUBELET_DIR" "$POD_LOGS_DIR" "$RUN_DIR/cni-ipam" "$CONTAINERD_STATE"
   restore_sysctls
