@@ -1,16 +1,22 @@
 # syntax=docker/dockerfile:1
 # hypha-k8s-worker image: built with Maven, run as a fat jar on a JRE by a non-root user.
 #   docker build -t <registry>/hypha-k8s-worker:<version> .
+# The base images are build arguments so that a machine without a registry can substitute
+# equivalents (scripts/images.sh builds the image with Debian's JDK, Maven and JRE):
+#   BUILD_IMAGE: a JDK 17 with Maven on PATH; RUNTIME_IMAGE: a JRE 17 with java, groupadd and useradd on PATH.
+ARG BUILD_IMAGE=maven:3.9-eclipse-temurin-17
+ARG RUNTIME_IMAGE=eclipse-temurin:17-jre
 
-FROM maven:3.9-eclipse-temurin-17 AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /build
 COPY pom.xml ./
 COPY conf/config.yaml conf/config.yaml
-COPY src src
+# the tests are neither copied nor compiled: the image needs only the jar
+COPY src/main src/main
 # the cache mount keeps the Maven repository between builds without putting it in a layer
-RUN --mount=type=cache,target=/root/.m2 mvn -B -DskipTests package
+RUN --mount=type=cache,target=/root/.m2 mvn -B -Dmaven.test.skip=true package
 
-FROM eclipse-temurin:17-jre
+FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="hypha-k8s-worker" \
       org.opencontainers.image.description="Launches Kubernetes Jobs for Hypha callers"
 # a fixed numeric uid/gid (the Helm chart's runAsUser) so that runAsNonRoot can be verified

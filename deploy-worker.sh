@@ -3,8 +3,8 @@
 #   kubectl create secret generic hypha-secrets --from-literal=HYPHA_AGENTS_TOKEN=<your-token> -n hypha
 #   ./deploy-worker.sh [extra helm flags, e.g. --set image.repository=registry.example/hypha-k8s-worker]
 #
-# Environment: HYPHA_DEPLOY_NO_WAIT=1 skips --wait (for clusters without a Deployment controller,
-# where the pod never comes); KUBECONFIG as usual. helm and kubectl are taken from PATH, else from
+# Environment: HYPHA_DEPLOY_NO_WAIT=1 skips --wait (for clusters where the worker's pod cannot run,
+# e.g. without a Deployment controller or a node for it); KUBECONFIG as usual. helm and kubectl are taken from PATH, else from
 # scripts/helm-tools.sh and the local control plane's build under ~/.cache/hypha-k8s-worker.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

@@ -81,6 +81,8 @@ refuse "a manifest size limit below 1 KiB" --set policy.maxManifestBytes=100
 refuse "a get_logs burst of 0" --set logs.burst=0
 refuse "an agent visibility that is none of Hypha's" --set policy.maxAgentVisibility=everyone
 refuse "a negative per-user limit" --set policy.maxSessionsPerUser=-1
+refuse "a job toleration with an unknown field" --set 'kubernetes.jobTolerations[0].keys=x'
+refuse "a job node selector value that is not a string" --set-json 'kubernetes.jobNodeSelector={"pool":1}'
 
 log "helm unittest"
 helm unittest "$CHART"
@@ -145,8 +147,9 @@ kubectl get deployment "$RELEASE" -n "$NS" >/dev/null || die "the Deployment was
 [[ "$(kubectl get deployment "$RELEASE" -n "$NS" -o jsonpath='{.spec.template.metadata.labels.app\.kubernetes\.io/name}')" == hypha-k8s-worker ]] ||
   die "the pod template lacks app.kubernetes.io/name=hypha-k8s-worker"
 
-# The local control plane runs no Deployment controller: create the pod its ReplicaSet would, so that
-# PodSecurity "restricted" is enforced on the real pod spec and the README's selectors find a pod.
+# A pod from the Deployment's template, created directly: a refusal by PodSecurity "restricted" then
+# fails this step (for the ReplicaSet's own pod it would only be an event), and the README's selectors
+# find a pod.
 log "a pod from the Deployment's template, as its ReplicaSet would create it"
 kubectl get deployment "$RELEASE" -n "$NS" -o json | python3 -c '
 import json, sys

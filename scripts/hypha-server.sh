@@ -12,6 +12,11 @@
 # its port, so that clients reconnect to the same URL. Variables such as HYPHA_WS_IDLE_TIMEOUT,
 # HYPHA_SERVER_ID or another HYPHA_JWT_SECRET are passed to the server. HYPHA_SERVER_APPS=1 also
 # enables Hypha's app controller, with a local S3 emulator (moto) for its artifacts.
+#
+# Pods on the real test node (scripts/k8s-cluster.sh) reach only the node's bridge address: when that
+# address (HYPHA_BRIDGE_ADDRESS, default 10.78.0.1) exists on this machine, start also relays the
+# server's port there (a TCP relay, socat) and writes HYPHA_BRIDGE_URL to the env file. Start the
+# cluster first, or run start again after it: a running server only gets the relay added.
 set -euo pipefail
 
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +29,7 @@ if [[ "$INSTANCE" == default ]]; then ENV_FILE="$CACHE/run/hypha.env"; else ENV_
 DEFAULT_JWT_SECRET="hypha-k8s-worker-test-secret-not-for-production"
 JWT_SECRET=${HYPHA_JWT_SECRET:-$DEFAULT_JWT_SECRET}
 TEST_USER=k8s-worker-test
+BRIDGE_ADDRESS=${HYPHA_BRIDGE_ADDRESS:-${K8S_BRIDGE_ADDRESS:-10.78.0.1}}
 
 log() { echo "[hypha-server:$INSTANCE] $*" >&2; }
 
@@ -91,10 +97,49 @@ root_token() {
   cat "$STATE/root-token"
 }
 
+bridge_alive() { recorded_pid "$STATE/bridge-pid" "hypha-bridge"; }
+
+# The server's port on the bridge address too, for pods; nothing if the bridge is not there.
+start_bridge() {
+  local port; port=$(cat "$STATE/port")
+  sed -i '/^HYPHA_BRIDGE_URL=/d' "$ENV_FILE" 2>/dev/null || true
+  if ! ip -4 addr show 2>/dev/null | grep -q "inet $BRIDGE_ADDRESS/"; then
+    stop_bridge; return 0
+  fi
+  if ! bridge_alive >/dev/null || [[ "$(cat "$STATE/bridge-port" 2>/dev/null)" != "$port" ]]; then
+    stop_bridge
+    command -v socat >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends socat >&2
+    # socat under its own name, so that its command line tells it apart from any other socat
+    ln -sf "$(command -v socat)" "$STATE/hypha-bridge"
+    (close_inherited_fds; exec setsid "$STATE/hypha-bridge" "TCP-LISTEN:$port,bind=$BRIDGE_ADDRESS,reuseaddr,fork" \
+      "TCP:127.0.0.1:$port" >>"$STATE/bridge.log" 2>&1 </dev/null) &
+    echo $! >"$STATE/bridge-pid"
+    echo "$port" >"$STATE/bridge-port"
+    local i
+    for i in $(seq 1 40); do
+      curl -sf "http://$BRIDGE_ADDRESS:$port/health/readiness" >/dev/null 2>&1 && break
+      sleep 0.25
+    done
+    curl -sf "http://$BRIDGE_ADDRESS:$port/health/readiness" >/dev/null 2>&1 ||
+      { log "the relay on $BRIDGE_ADDRESS:$port does not answer; see $STATE/bridge.log"; return 1; }
+    log "also on http://$BRIDGE_ADDRESS:$port (for pods on the real node)"
+  fi
+  echo "HYPHA_BRIDGE_URL=http://$BRIDGE_ADDRESS:$port" >>"$ENV_FILE"
+}
+
+stop_bridge() {
+  local pid
+  if pid=$(bridge_alive); then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/bridge-pid" "$STATE/bridge-port"
+}
+
 start() {
   mkdir -p "$STATE"
   if pid_alive >/dev/null && healthy; then
     log "already running on port $(cat "$STATE/port")"
+    start_bridge
     return 0
   fi
   local venv port root
@@ -153,6 +198,7 @@ HYPHA_JWT_SECRET=$JWT_SECRET
 HYPHA_PYTHON=$venv/bin/python
 ENV
   log "ready in $((i / 2)) s: http://127.0.0.1:$port (env: $ENV_FILE)"
+  start_bridge
 }
 
 s3_alive() { recorded_pid "$STATE/s3-pid" "moto_server"; }
@@ -202,7 +248,7 @@ stop() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop TERM; stop_s3 ;;
+  stop) stop TERM; stop_s3; stop_bridge ;;
   kill) stop KILL ;;
   restart) stop TERM; KEEP_PORT=1 start ;;
   status)

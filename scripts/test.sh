@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The test command: brings up the local Hypha server and Kubernetes control plane (building what is
-# missing, reusing what runs), builds helm, runs every test against them and the Helm chart's checks,
+# The test command: brings up the local Kubernetes control plane with its real node and the Hypha
+# server (building what is missing, reusing what runs), builds helm and the images, runs every test against them and the Helm chart's checks,
 # and fails if any test failed or was skipped. The servers stay up for the next run; stop them with `scripts/hypha-server.sh stop` and
 # `scripts/k8s-cluster.sh stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/hypha-server.sh start
+# the cluster first: its real node's bridge must exist for the Hypha server to listen there too
 scripts/k8s-cluster.sh start
+scripts/hypha-server.sh start
 scripts/helm-tools.sh >/dev/null
+# the worker's image from the Dockerfile (RealNodeTest deploys it), loaded into the real node
+scripts/images.sh build all
+scripts/images.sh import
 
 rm -rf target/surefire-reports
 mvn -B verify "$@"

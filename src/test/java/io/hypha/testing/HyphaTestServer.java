@@ -54,6 +54,19 @@ public final class HyphaTestServer {
         return env.get("HYPHA_SERVER_URL");
     }
 
+    /**
+     * The server's URL on the real node's bridge address, which pods reach (scripts/hypha-server.sh
+     * relays it there when the bridge exists).
+     */
+    public String bridgeUrl() {
+        String url = env.get("HYPHA_BRIDGE_URL");
+        if (url == null) {
+            throw new IllegalStateException("The Hypha server is not reachable from the real node: no HYPHA_BRIDGE_URL in its env file. "
+                    + "Start the cluster first (scripts/k8s-cluster.sh start), then scripts/hypha-server.sh start.");
+        }
+        return url;
+    }
+
     public String rootToken() {
         return env.get("HYPHA_ROOT_TOKEN");
     }

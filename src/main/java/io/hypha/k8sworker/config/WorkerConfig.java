@@ -38,10 +38,17 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         }
     }
 
+    /**
+     * jobNodeSelector and jobTolerations place every Job the operator's way: they are added to what a
+     * caller may ask for, and a caller's node selector cannot change one of their keys.
+     */
     public record Kubernetes(String namespace, int defaultTimeout, int maxTimeout, String imagePullPolicy,
                              int ttlSecondsAfterFinished, int startTimeoutSeconds, int unschedulableGraceSeconds,
-                             boolean keepFailedJobs, int workerPoolSize, int suspendedGraceSeconds) {
+                             boolean keepFailedJobs, int workerPoolSize, int suspendedGraceSeconds,
+                             Map<String, String> jobNodeSelector, List<Map<String, Object>> jobTolerations) {
     }
+
+    static final java.util.Set<String> TOLERATION_FIELDS = java.util.Set.of("key", "operator", "value", "effect", "tolerationSeconds");
 
     /**
      * What callers may ask for. Quantities are Kubernetes quantities; a maximum of 0 sessions means no
@@ -163,7 +170,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         List<String> out = new java.util.ArrayList<>();
         for (String key : node.fieldNames()) {
             Object v = node.getValue(key);
-            if (v instanceof JsonObject child) {
+            // an empty map (e.g. kubernetes.jobNodeSelector: {}) is a setting of its own
+            if (v instanceof JsonObject child && !child.isEmpty()) {
                 out.addAll(leafPaths(child, prefix + key + "."));
             } else {
                 out.add(prefix + key);
@@ -201,7 +209,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 new Kubernetes(str(k, "namespace", "default"), num(k, "defaultTimeout", 3600), num(k, "maxTimeout", 604800),
                         str(k, "imagePullPolicy", "IfNotPresent"), num(k, "ttlSecondsAfterFinished", 3600),
                         num(k, "startTimeoutSeconds", 300), num(k, "unschedulableGraceSeconds", 60),
-                        bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8), num(k, "suspendedGraceSeconds", 60)),
+                        bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8), num(k, "suspendedGraceSeconds", 60),
+                        stringMap(k, "jobNodeSelector"), tolerations(k, "jobTolerations")),
                 t.getJsonObject("jobTypes", new JsonObject()),
                 new Policy(list(p, "allowedImages", List.of("**")),
                         quantities(pr, "defaultRequests", Map.of("cpu", "100m", "memory", "256Mi")),
@@ -377,7 +386,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("maxTimeout", kubernetes.maxTimeout()).put("imagePullPolicy", kubernetes.imagePullPolicy())
                 .put("ttlSecondsAfterFinished", kubernetes.ttlSecondsAfterFinished())
                 .put("startTimeoutSeconds", kubernetes.startTimeoutSeconds()).put("keepFailedJobs", kubernetes.keepFailedJobs())
-                .put("suspendedGraceSeconds", kubernetes.suspendedGraceSeconds()));
+                .put("suspendedGraceSeconds", kubernetes.suspendedGraceSeconds())
+                .put("jobNodeSelector", kubernetes.jobNodeSelector()).put("jobTolerations", kubernetes.jobTolerations()));
         m.put("policy", new JsonObject().put("allowedImages", policy.allowedImages())
                 .put("defaultRequests", policy.defaultRequests()).put("defaultLimits", policy.defaultLimits())
                 .put("maxCpu", policy.maxCpu()).put("maxMemory", policy.maxMemory()).put("maxGpus", policy.maxGpus())
@@ -397,6 +407,64 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 .put("serviceWatcher", verticles.serviceWatcher()));
         m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
         return new JsonObject(m);
+    }
+
+    /** A map of strings (YAML), or "k=v,k2=v2" from an environment variable. */
+    static Map<String, String> stringMap(JsonObject o, String key) {
+        Object v = o.getValue(key);
+        Map<String, String> out = new LinkedHashMap<>();
+        if (v == null || v.toString().isBlank()) {
+            return out;
+        }
+        if (v instanceof JsonObject m) {
+            m.forEach(e -> {
+                if (!(e.getValue() instanceof String || e.getValue() instanceof Number || e.getValue() instanceof Boolean)) {
+                    throw new IllegalArgumentException("kubernetes." + key + "." + e.getKey() + " must be a string, got " + e.getValue());
+                }
+                out.put(e.getKey(), e.getValue().toString());
+            });
+            return out;
+        }
+        for (String pair : v.toString().split(",")) {
+            int eq = pair.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("kubernetes." + key + " must be a map, or key=value pairs separated by commas, got " + v);
+            }
+            out.put(pair.substring(0, eq).trim(), pair.substring(eq + 1).trim());
+        }
+        return out;
+    }
+
+    /** Kubernetes tolerations (key, operator, value, effect, tolerationSeconds), as YAML or as JSON from an environment variable. */
+    static List<Map<String, Object>> tolerations(JsonObject o, String key) {
+        Object v = o.getValue(key);
+        if (v == null || v.toString().isBlank()) {
+            return List.of();
+        }
+        JsonArray items;
+        try {
+            items = v instanceof JsonArray a ? a : new JsonArray(v.toString());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("kubernetes." + key + " must be a list of tolerations, got " + v);
+        }
+        List<Map<String, Object>> out = new java.util.ArrayList<>();
+        for (int i = 0; i < items.size(); i++) {
+            if (!(items.getValue(i) instanceof JsonObject t)) {
+                throw new IllegalArgumentException("kubernetes." + key + "[" + i + "] must be a toleration (a map), got " + items.getValue(i));
+            }
+            for (String field : t.fieldNames()) {
+                if (!TOLERATION_FIELDS.contains(field)) {
+                    throw new IllegalArgumentException("kubernetes." + key + "[" + i + "]." + field + " is not a toleration field (one of "
+                            + new java.util.TreeSet<>(TOLERATION_FIELDS) + ")");
+                }
+            }
+            Object seconds = t.getValue("tolerationSeconds");
+            if (seconds != null && !(seconds instanceof Number)) {
+                throw new IllegalArgumentException("kubernetes." + key + "[" + i + "].tolerationSeconds must be a number, got " + seconds);
+            }
+            out.add(t.getMap());
+        }
+        return List.copyOf(out);
     }
 
     private static JsonObject sub(JsonObject o, String key) {

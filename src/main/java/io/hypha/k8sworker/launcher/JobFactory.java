@@ -13,6 +13,8 @@ import io.fabric8.kubernetes.api.model.PodSecurityContextBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.SecurityContextBuilder;
+import io.fabric8.kubernetes.api.model.Toleration;
+import io.fabric8.kubernetes.api.model.TolerationBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
 import io.hypha.k8sworker.config.WorkerConfig;
@@ -108,8 +110,8 @@ final class JobFactory {
                 .withServiceAccountName(plan.serviceAccount())
                 .withAutomountServiceAccountToken(plan.serviceAccount() != null)
                 .withEnableServiceLinks(false)
-                .withNodeSelector(plan.nodeSelector().isEmpty() ? null : plan.nodeSelector())
-                .withTolerations(plan.tolerations())
+                .withNodeSelector(nodeSelector(plan))
+                .withTolerations(tolerations(plan))
                 .withVolumes(plan.volumes())
                 .withSecurityContext(new PodSecurityContextBuilder()
                         .withRunAsNonRoot(true)
@@ -123,6 +125,26 @@ final class JobFactory {
                 .endTemplate()
                 .endSpec()
                 .build();
+    }
+
+    /** The caller's node selector (if the policy allowed one) under the operator's kubernetes.jobNodeSelector, whose keys win. */
+    Map<String, String> nodeSelector(JobPlan plan) {
+        Map<String, String> out = new LinkedHashMap<>(plan.nodeSelector());
+        out.putAll(config.kubernetes().jobNodeSelector());
+        return out.isEmpty() ? null : out;
+    }
+
+    /** The operator's kubernetes.jobTolerations, then the caller's (if the policy allowed any). */
+    List<Toleration> tolerations(JobPlan plan) {
+        List<Toleration> out = new ArrayList<>();
+        for (Map<String, Object> t : config.kubernetes().jobTolerations()) {
+            Object seconds = t.get("tolerationSeconds");
+            out.add(new TolerationBuilder().withKey((String) t.get("key")).withOperator((String) t.get("operator"))
+                    .withValue((String) t.get("value")).withEffect((String) t.get("effect"))
+                    .withTolerationSeconds(seconds instanceof Number n ? n.longValue() : null).build());
+        }
+        out.addAll(plan.tolerations());
+        return out;
     }
 
     Secret tokenSecret(LaunchRequest r, String jobType, String jobName) {

@@ -101,7 +101,20 @@ record SessionView(Job job, List<Pod> pods) {
         if ("Failed".equals(phase(pod.get()))) {
             return "pod " + pod.get().getMetadata().getName() + " failed" + podTermination();
         }
+        if (main.isPresent() && restartedAfterFailing(main.get())) {
+            // A real kubelet shows CrashLoopBackOff only for an instant before each restart; between
+            // restarts the status says the container failed again and counts the restarts.
+            var t = main.get().getState().getTerminated();
+            return "CrashLoopBackOff: container restarted " + main.get().getRestartCount() + " times, last exited with code "
+                    + t.getExitCode() + (t.getReason() == null ? "" : " (" + t.getReason() + ")");
+        }
         return null;
+    }
+
+    /** Failed again after at least one restart: the pod keeps restarting a container that keeps failing. */
+    static boolean restartedAfterFailing(ContainerStatus c) {
+        return c.getRestartCount() != null && c.getRestartCount() >= 1 && c.getState() != null && c.getState().getTerminated() != null
+                && c.getState().getTerminated().getExitCode() != null && c.getState().getTerminated().getExitCode() != 0;
     }
 
     private String podTermination() {

@@ -59,6 +59,12 @@ class WorkerConfigTest {
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_VERTICLES_HYPHA_BRIDGE_INSTANCES", "2")))
                 .hasMessageContaining("hyphaBridge.instances");
         assertThatThrownBy(() -> WorkerConfig.load(Path.of("no/such.yaml"), Map.of())).hasMessageContaining("not found");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_KUBERNETES_JOB_NODE_SELECTOR", "real")))
+                .hasMessageContaining("kubernetes.jobNodeSelector");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_KUBERNETES_JOB_TOLERATIONS", "[{\"keys\":\"x\"}]")))
+                .hasMessageContaining("kubernetes.jobTolerations[0].keys");
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_KUBERNETES_JOB_TOLERATIONS", "not json")))
+                .hasMessageContaining("kubernetes.jobTolerations");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_RESOURCES_MAX_CPU", "lots")))
                 .hasMessageContaining("policy.resources.maxCpu must be a Kubernetes quantity");
         assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "-1")))

@@ -105,4 +105,39 @@ class JobFactoryTest {
             }
         }
     }
+
+    @Test
+    void theOperatorsPlacementAppliesToEveryJobAndItsSelectorKeysWinOverTheCallers() {
+        WorkerConfig placed = WorkerConfig.load(Path.of("conf/config.yaml"), Map.of(
+                "HYPHA_K8S_WORKER_KUBERNETES_JOB_NODE_SELECTOR", "hypha.test/node=real",
+                "HYPHA_K8S_WORKER_KUBERNETES_JOB_TOLERATIONS",
+                "[{\"key\":\"hypha.test/node\",\"operator\":\"Equal\",\"value\":\"real\",\"effect\":\"NoSchedule\"}]"));
+        K8sJobType k8sJob = new K8sJobType(placed);
+        LaunchRequest r = new LaunchRequest("ws-a/app-1", "my-app", "ws-a", "app-1", "http://hypha", null, "ws-a/caller", null,
+                Map.of("image", "python:3.11", "node_selector", Map.of("hypha.test/node", "kwok", "disk", "ssd")), "alice");
+        Job job = new JobFactory(placed).job(r, k8sJob.name(), k8sJob.plan(k8sJob.compile(r.manifest()), r), "j");
+        var pod = job.getSpec().getTemplate().getSpec();
+        assertThat(pod.getNodeSelector()).containsExactlyInAnyOrderEntriesOf(Map.of("hypha.test/node", "real", "disk", "ssd"));
+        assertThat(pod.getTolerations()).singleElement().satisfies(t -> {
+            assertThat(t.getKey()).isEqualTo("hypha.test/node");
+            assertThat(t.getOperator()).isEqualTo("Equal");
+            assertThat(t.getValue()).isEqualTo("real");
+            assertThat(t.getEffect()).isEqualTo("NoSchedule");
+        });
+
+        // claude-agent takes no placement from callers at all, and still gets the operator's
+        ClaudeAgentType agent = new ClaudeAgentType(placed);
+        LaunchRequest a = new LaunchRequest("ws-a/app-2", "my-app", "ws-a", "app-2", "http://hypha", "t", "ws-a/caller", null, Map.of(), "alice");
+        var agentPod = new JobFactory(placed).job(a, agent.name(), agent.plan(agent.compile(a.manifest()), a), "k")
+                .getSpec().getTemplate().getSpec();
+        assertThat(agentPod.getNodeSelector()).containsExactlyEntriesOf(Map.of("hypha.test/node", "real"));
+        assertThat(agentPod.getTolerations()).hasSize(1);
+    }
+
+    @Test
+    void withoutAnOperatorPlacementAJobHasNoneOfItsOwn() {
+        var pod = build(request(null)).getSpec().getTemplate().getSpec();
+        assertThat(pod.getNodeSelector()).isNullOrEmpty();
+        assertThat(pod.getTolerations()).isEmpty();
+    }
 }

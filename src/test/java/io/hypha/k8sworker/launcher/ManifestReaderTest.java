@@ -46,4 +46,22 @@ class ManifestReaderTest {
         assertThat(refusal(Map.of("image", "x:1", "resources", Map.of("limits", Map.of("a".repeat(300), "1")))))
                 .endsWith(": not a valid resource name").hasSizeLessThan(200);
     }
+
+    @Test
+    void everyReferenceDockersGrammarRefusesIsRefusedNamingTheField() {
+        String sha = "a".repeat(64);
+        for (String bad : java.util.List.of("Python:3.11", "library/Python", "python:", "python::3", ":3.11", "a//b", "a/", "/a",
+                "a__-b", "a..b", "-a", "a-", "python:3.11:x", "python:-x", "python:" + "t".repeat(129), "python@sha256:" + sha.toUpperCase(),
+                "python@sha256:abc", "python@md5:" + "a".repeat(32), "python@" + sha, sha, "localhost:port/a", "a b",
+                "ghcr.io/ACME/app", "a/" + "b".repeat(260), "python:3.11@", "@sha256:" + sha)) {
+            assertThat(refusal(Map.of("image", bad))).as(bad).startsWith("manifest.image is not a valid image reference: '");
+        }
+        for (String good : java.util.List.of("python:3.11", "python", "library/python:3.11", "docker.io/library/python:3.11",
+                "localhost:5000/a/b:c", "Registry.Example.com/app:V1.0", "a__b/c-d.e_f:1", "a---b", "[::1]:5000/app",
+                "python:3.11@sha256:" + sha, "python@sha512:" + "b".repeat(128), "ghcr.io/acme/app:latest", "host_name.io/app", "Python/app")) {
+            assertThat(ManifestReader.imageProblem(good)).as(good).isNull();
+        }
+        assertThat(refusal(Map.of("image", "Python:3.11"))).contains("lower-case");
+        assertThat(refusal(Map.of("image", "python@md5:" + "a".repeat(32)))).contains("unsupported digest algorithm md5");
+    }
 }

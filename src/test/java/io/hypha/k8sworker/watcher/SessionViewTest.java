@@ -45,4 +45,23 @@ class SessionViewTest {
         Job deleting = job().editMetadata().withDeletionTimestamp("2026-11-29T00:00:00Z").endMetadata().build();
         assertThat(new SessionView(deleting, List.of()).occupiesSlot()).isFalse();
     }
+
+    private static Pod restarted(int restarts, int exitCode) {
+        return new PodBuilder().withNewMetadata().withName("k8s-a-x").withCreationTimestamp("2026-11-29T00:00:00Z").endMetadata()
+                .withNewStatus().withPhase("Running").addNewContainerStatus().withName(SessionMeta.MAIN_CONTAINER)
+                .withRestartCount(restarts)
+                .withNewState().withNewTerminated().withExitCode(exitCode).withReason(exitCode == 0 ? "Completed" : "Error")
+                .endTerminated().endState()
+                .endContainerStatus().endStatus().build();
+    }
+
+    @Test
+    void aContainerThatFailsAgainAfterARestartIsACrashLoopAsARealKubeletShowsIt() {
+        SessionView looping = new SessionView(job().build(), List.of(restarted(3, 1)));
+        assertThat(looping.status()).isEqualTo("failed");
+        assertThat(looping.failure()).isEqualTo("CrashLoopBackOff: container restarted 3 times, last exited with code 1 (Error)");
+        // the first failure of a pod that may restart (restartPolicy OnFailure) is not a loop yet
+        assertThat(new SessionView(job().build(), List.of(restarted(0, 1))).status()).isEqualTo("running");
+        assertThat(new SessionView(job().build(), List.of(restarted(2, 0))).failure()).isNull();
+    }
 }
