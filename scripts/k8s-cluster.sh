@@ -795,7 +795,20 @@ stop_components() { # stop_components [quiet]
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     rm -f "$RUN_DIR/kubelet.pid"
   fi
-  [[ "$REAL_NODE" == 1 ]] && kill_real_node_containers
+  if [[ "$REAL_NODE" == 1 ]]; then
+    kill_real_node_containers
+    # a kubelet or containerd whose pid file is gone (a run dir laid anew under them) still holds
+    # the node's ports and containerd's database: a new containerd would wait on its lock forever
+    local own_containerd
+    own_containerd="$(live_pid containerd || true)"
+    for pid in $(pgrep -f -- "--config(=| )$RUN_DIR/(kubelet.yaml|containerd.toml)" || true); do
+      [[ "$pid" == "$own_containerd" ]] && continue
+      [[ "${1:-}" == quiet ]] || log "stopping a leftover $(ps -o comm= -p "$pid" 2>/dev/null) (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  fi
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     c="${COMPONENTS[i]}"
     if pid="$(live_pid "$c")"; then
