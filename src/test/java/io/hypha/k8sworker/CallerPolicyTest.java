@@ -3,7 +3,6 @@ package io.hypha.k8sworker;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -101,7 +100,7 @@ class CallerPolicyTest {
     }
 
     static Map<String, String> workerEnv(Map<String, String> extra) throws IOException {
-        Map<String, String> env = new HashMap<>(imageJvmEnv());
+        Map<String, String> env = new HashMap<>(WorkerProcess.imageJvmEnv());
         env.put("HYPHA_SERVICE_ID", serviceId);
         env.putAll(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", namespace,
                 "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
@@ -111,20 +110,6 @@ class CallerPolicyTest {
                 "HYPHA_K8S_WORKER_POLICY_OPERATOR_SECRET_TYPES_ALLOWED_USERS", daveId));
         env.putAll(extra);
         return env;
-    }
-
-    /** The Dockerfile's JAVA_TOOL_OPTIONS and MALLOC_ARENA_MAX, without the class-data archive made for the image's jar. */
-    static Map<String, String> imageJvmEnv() throws IOException {
-        String dockerfile = Files.readString(HyphaTestServer.projectDir().resolve("Dockerfile")).replace("\\\n", " ");
-        Map<String, String> out = new HashMap<>();
-        for (String name : List.of("JAVA_TOOL_OPTIONS", "MALLOC_ARENA_MAX")) {
-            Matcher m = Pattern.compile(name + "=(\"[^\"]*\"|\\S+)").matcher(dockerfile);
-            if (!m.find()) {
-                throw new IllegalStateException("the Dockerfile sets no " + name);
-            }
-            out.put(name, m.group(1).replace("\"", "").replaceAll("-XX:SharedArchiveFile=\\S+\\s*", "").strip());
-        }
-        return out;
     }
 
     @AfterAll

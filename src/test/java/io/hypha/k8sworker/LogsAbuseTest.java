@@ -51,7 +51,7 @@ class LogsAbuseTest {
         hypha = HyphaTestServer.shared();
         owner = hypha.python(Map.of("token", hypha.userToken(), "client_id", "py-logs-" + Long.toString(System.nanoTime(), 36)));
         ws = owner.workspace();
-        String token = (String) owner.exec(ImageJvm.tokenSnippet(hypha, "logs-other-" + Long.toString(System.nanoTime(), 36)));
+        String token = hypha.tokenFor("logs-other-" + Long.toString(System.nanoTime(), 36));
         other = hypha.python(Map.of("token", token));
         assertThat(other.workspace()).isNotEqualTo(ws);
     }
@@ -70,7 +70,7 @@ class LogsAbuseTest {
     }
 
     private void startWorker(Map<String, String> extra) {
-        Map<String, String> env = new HashMap<>(ImageJvm.env());
+        Map<String, String> env = new HashMap<>(WorkerProcess.imageJvmEnv());
         env.putAll(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", cluster.namespace(),
                 "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(), "HYPHA_SERVICE_ID", serviceId));
         env.putAll(extra);

@@ -88,7 +88,7 @@ class SessionSizeTest {
     static final String SERVICE_ID = "k8s-worker-size-" + Long.toString(System.nanoTime(), 36);
 
     static Map<String, String> workerEnv() {
-        Map<String, String> env = new HashMap<>(ImageJvm.env());
+        Map<String, String> env = new HashMap<>(WorkerProcess.imageJvmEnv());
         env.putAll(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_K8S_NAMESPACE", namespace,
                 "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "120", "HYPHA_SERVICE_ID", SERVICE_ID));
@@ -181,7 +181,7 @@ class SessionSizeTest {
         owner.exec("await state['w'].stop('%s')".formatted(first));
         Await.until("the stopped session's Job to go", Duration.ofSeconds(60), () -> jobs().stream()
                 .noneMatch(j -> first.equals(j.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID))));
-        String token = (String) owner.exec(ImageJvm.tokenSnippet(hypha, "size-newcomer-" + Long.toString(System.nanoTime(), 36)));
+        String token = hypha.tokenFor("size-newcomer-" + Long.toString(System.nanoTime(), 36));
         try (PythonPeer newcomer = hypha.python(Map.of("token", token))) {
             assertThat(newcomer.workspace()).isNotEqualTo(ws);
             JsonObject out = (JsonObject) newcomer.exec(AT_SIZE + """

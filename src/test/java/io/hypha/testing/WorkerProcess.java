@@ -98,16 +98,29 @@ public final class WorkerProcess implements AutoCloseable {
      * class-data archive that exists only in the image.
      */
     public static String imageJvmOptions() {
+        return imageJvmEnv().get("JAVA_TOOL_OPTIONS");
+    }
+
+    /**
+     * JAVA_TOOL_OPTIONS and MALLOC_ARENA_MAX of the Dockerfile, without -XX:SharedArchiveFile: the
+     * image's class-data archive matches its jar, not the classpath tests run.
+     */
+    public static Map<String, String> imageJvmEnv() {
+        String dockerfile;
         try {
-            String dockerfile = Files.readString(HyphaTestServer.projectDir().resolve("Dockerfile"));
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("JAVA_TOOL_OPTIONS=\"([^\"]*)\"").matcher(dockerfile);
-            if (!m.find()) {
-                throw new IllegalStateException("no JAVA_TOOL_OPTIONS in the Dockerfile");
-            }
-            return m.group(1).replaceAll("-XX:SharedArchiveFile=\\S+\\s*", "").trim();
+            dockerfile = Files.readString(HyphaTestServer.projectDir().resolve("Dockerfile")).replace("\\\n", " ");
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String name : List.of("JAVA_TOOL_OPTIONS", "MALLOC_ARENA_MAX")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile(name + "=(\"[^\"]*\"|\\S+)").matcher(dockerfile);
+            if (!m.find()) {
+                throw new IllegalStateException("the Dockerfile sets no " + name);
+            }
+            out.put(name, m.group(1).replace("\"", "").replaceAll("-XX:SharedArchiveFile=\\S+\\s*", "").strip());
+        }
+        return out;
     }
 
     /** SIGKILL: no shutdown hook runs, nothing is cleaned up. */
