@@ -19,6 +19,7 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hypha.k8sworker.kube.SessionMeta;
+import io.hypha.rpc.MsgpackCodec;
 import io.hypha.testing.HyphaTestServer;
 import io.hypha.testing.PythonPeer;
 import io.hypha.testing.WorkerProcess;
@@ -188,6 +189,24 @@ class WorkerHostileCallerTest {
         assertThat(stranger.exec(attack + "return await state['bi'].ping('after')", Duration.ofSeconds(60))).isEqualTo("pong");
         assertThat(member.exec(attack + "return len(await state['w'].list_sessions()) >= 0", Duration.ofSeconds(60))).isEqualTo(true);
         assertThat(worker.logText()).contains("dropping a frame").contains("nested deeper than");
+    }
+
+    /** Nesting within the decoder's bound is answered, however deep, by a worker on the image's 512 KiB stacks. */
+    @Test
+    @Order(3)
+    void aManifestNestedAsDeepAsTheDecoderTakesIsAnsweredWithAnError() {
+        Object answer = member.exec("""
+                deep = "leaf"
+                for _ in range(%d):
+                    deep = [deep]
+                try:
+                    await state['w'].compile({"image": "busybox:1.36", "env": {"DEEP": deep}})
+                    return "accepted"
+                except Exception as e:
+                    return str(e)
+                """.formatted(MsgpackCodec.MAX_DEPTH - 10), Duration.ofSeconds(60));
+        assertThat(answer.toString()).contains("manifest.env.DEEP");
+        assertThat(worker.logText()).doesNotContain("StackOverflowError");
     }
 
     @Test
