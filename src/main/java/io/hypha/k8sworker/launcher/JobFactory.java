@@ -37,6 +37,13 @@ final class JobFactory {
         env.add(new EnvVar("HYPHA_CLIENT_ID", r.clientId(), null));
         env.add(new EnvVar("HYPHA_APP_ID", r.appId(), null));
         env.add(new EnvVar("HYPHA_SESSION_ID", r.sessionId(), null));
+        // as Hypha's own workers get them: where the app's files are (its artifact and their download URL)
+        if (r.artifactId() != null) {
+            env.add(new EnvVar("HYPHA_ARTIFACT_ID", r.artifactId(), null));
+        }
+        if (r.appFilesBaseUrl() != null) {
+            env.add(new EnvVar("HYPHA_APP_FILES_BASE_URL", r.appFilesBaseUrl(), null));
+        }
         return env;
     }
 
@@ -86,6 +93,7 @@ final class JobFactory {
                 .withImagePullPolicy(plan.imagePullPolicy())
                 .withCommand(plan.command())
                 .withArgs(plan.args())
+                .withWorkingDir(plan.workingDir())
                 .withEnv(plan.env())
                 .withResources(plan.resources())
                 .withVolumeMounts(plan.volumeMounts())

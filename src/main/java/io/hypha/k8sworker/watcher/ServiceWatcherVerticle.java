@@ -54,6 +54,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     public static final String OP_STOP = "stop";
     public static final String OP_LOGS = "logs";
     public static final String OP_STOP_ALL = "stop-all";
+    /** Run a command in a session's running pod: a SessionRequest plus command, timeoutSeconds and maxBytes. */
+    public static final String OP_EXEC = "exec";
     public static final String OP_ADMIT = "admit";
     public static final String OP_RELEASE = "release";
     /** How long room for a launch is held if neither its Job appears nor the launch reports failure. */
@@ -294,6 +296,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 case OP_STOP -> stop(SessionRequest.fromJson(body));
                 case OP_LOGS -> logs(SessionRequest.fromJson(body));
                 case OP_STOP_ALL -> stopAll();
+                case OP_EXEC -> exec(SessionRequest.fromJson(body), body);
                 case OP_ADMIT -> admit(Admission.fromJson(body));
                 case OP_RELEASE -> {
                     admitted.remove(Admission.fromJson(body).sessionId());
@@ -475,6 +478,28 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
                     .put("total", total).put("offset", offset).put("limit", limit));
         });
+    }
+
+    private Future<JsonObject> exec(SessionRequest request, JsonObject body) {
+        SessionView s = owned(request);
+        Pod pod = s.latestPod().filter(p -> "Running".equals(SessionView.phase(p)) && p.getMetadata().getDeletionTimestamp() == null)
+                .orElseThrow(() -> new WorkerException(ErrorCode.INVALID_REQUEST, "session " + request.sessionId()
+                        + " has no running pod to execute in (status: " + s.status() + ")"));
+        List<String> command = body.getJsonArray("command").stream().map(String::valueOf).toList();
+        return Future.fromCompletionStage(kube.exec(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, command,
+                        body.getInteger("timeoutSeconds"), body.getInteger("maxBytes")), context)
+                .recover(err -> {
+                    Throwable cause = unwrap(err);
+                    if (cause instanceof RejectedExecutionException) {
+                        return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
+                                "execute: the worker is reading as many logs and opening as many commands as it may at once "
+                                        + "(logs.threads, logs.queue); try again shortly"));
+                    }
+                    return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE, "execute: Kubernetes refused the command: "
+                            + cause.getMessage()));
+                })
+                .map(r -> new JsonObject().put("pod", pod.getMetadata().getName()).put("exitCode", r.exitCode())
+                        .put("stdout", r.stdout()).put("stderr", r.stderr()).put("truncated", r.truncated()).put("timedOut", r.timedOut()));
     }
 
     /**
