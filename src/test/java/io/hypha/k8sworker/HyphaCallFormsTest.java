@@ -126,12 +126,15 @@ class HyphaCallFormsTest {
                 info = await k8s_worker.get_session_info(session_id)
                 logs = await k8s_worker.get_logs(session_id)
                 stdout_logs = await k8s_worker.get_logs(session_id, type="stdout", limit=100)
+                progress_logs = await k8s_worker.get_logs(session_id, type="progress")
+                progress_page = await k8s_worker.get_logs(session_id, type="progress", offset=1, limit=1)
                 sessions = await k8s_worker.list_sessions()
                 await k8s_worker.stop(session_id)
                 return {"session_id": session_id, "whoami": whoami, "uid": uid, "env": env, "py": py, "piped": piped,
                         "failed": failed, "slow": slow, "big_status": big["status"], "big_len": len(big["outputs"][0]["text"]),
                         "big_truncated": big.get("truncated"), "status": info.status, "logs": logs, "stdout_logs": stdout_logs,
-                        "sessions": [s["session_id"] for s in sessions], "progress": progress}
+                        "sessions": [s["session_id"] for s in sessions], "progress": progress,
+                        "progress_logs": progress_logs, "progress_page": progress_page}
                 """, Duration.ofSeconds(240));
         // the id as the caller gave it; the session is the client my-app-session of the caller's workspace
         assertThat(out.getString("session_id")).isEqualTo("my-app-session");
@@ -160,6 +163,15 @@ class HyphaCallFormsTest {
                 .containsExactly("info", "success");
         assertThat(out.getJsonObject("logs").getInteger("total")).isPositive();
         assertThat(out.getJsonObject("stdout_logs").getInteger("limit")).isEqualTo(100);
+        // the start's progress messages, as Hypha's workers keep them, paged like the rest
+        JsonObject progressLogs = out.getJsonObject("progress_logs");
+        List<Object> progressItems = progressLogs.getJsonArray("items").getList();
+        assertThat(progressItems).allSatisfy(i -> assertThat(((Map<?, ?>) i).get("type")).isEqualTo("progress"));
+        assertThat(progressItems).first().satisfies(i -> assertThat((String) ((Map<?, ?>) i).get("content")).startsWith("INFO: Job "));
+        assertThat(progressItems).last().isEqualTo(Map.of("type", "progress", "content", "SUCCESS: Session " + ws + "/my-app-session started"));
+        assertThat(progressLogs.getInteger("total")).isEqualTo(progressItems.size()).isGreaterThanOrEqualTo(2);
+        assertThat(out.getJsonObject("progress_page").getJsonArray("items").getList()).containsExactly(progressItems.get(1));
+        assertThat(out.getJsonObject("progress_page").getInteger("total")).isEqualTo(progressItems.size());
         Await.until("the session's Job to be deleted", Duration.ofSeconds(60), () -> kube.batch().v1().jobs().inNamespace(namespace)
                 .list().getItems().stream().noneMatch(j -> (ws + "/my-app-session").equals(j.getMetadata().getAnnotations()
                         .get(SessionMeta.SESSION_ID))));

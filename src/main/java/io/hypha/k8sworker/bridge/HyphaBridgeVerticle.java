@@ -220,7 +220,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .function(RpcFunction.of("stop", callerErrors(this::stop)).param("session_id", "session id", "string")
                         .description("Stop a session: delete its Job and pods."))
                 .function(RpcFunction.of("get_logs", callerErrors(this::getLogs)).param("session_id", "session id", "string")
-                        .optionalParam("type", null, "stdout, info or error", "string").optionalParam("offset", 0L)
+                        .optionalParam("type", null, "stdout, info, error or progress", "string").optionalParam("offset", 0L)
                         .optionalParam("limit", null, "page size", "integer")
                         .description("Container output and Kubernetes events of a session."))
                 .function(RpcFunction.of("list_sessions", callerErrors(this::listSessions)).optionalParam("workspace", null, "workspace filter", "string")
@@ -457,7 +457,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         }
         Object type = inv.arg("type");
         if (type != null && !(type instanceof String)) {
-            throw WorkerException.invalid("type must be a string: stdout, info or error");
+            throw WorkerException.invalid("type must be a string: stdout, info, error or progress");
         }
         Integer offset = count(inv.arg("offset"), "offset");
         SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs((String) type, offset == null ? 0 : offset,

@@ -71,6 +71,19 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private final Map<String, String> jobNameBySession = new HashMap<>();
     private final Map<String, Map<String, Pod>> podsBySessionKey = new HashMap<>();
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
+    /**
+     * The start-up progress of recent sessions, for get_logs' "progress" items as Hypha's workers keep
+     * them: at most {@link #PROGRESS_PER_SESSION} per session, of the {@link #PROGRESS_SESSIONS} latest
+     * sessions, dropped with the Job; kept in memory only, so a restarted worker has none of earlier starts.
+     */
+    private final Map<String, List<String>> progressBySession = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, List<String>> eldest) {
+            return size() > PROGRESS_SESSIONS;
+        }
+    };
+    static final int PROGRESS_PER_SESSION = 50;
+    static final int PROGRESS_SESSIONS = 1000;
     /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
     private final Map<String, String> admitted = new HashMap<>();
     /** The user of each admitted session that counts towards policy.maxSessionsPerUser; entries leave with {@link #admitted}'s. */
@@ -222,6 +235,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
         if (sessionId != null) {
             jobNameBySession.remove(sessionId, job.getMetadata().getName());
+            progressBySession.remove(sessionId);
         }
         List<Waiter> pending = sessionId == null ? null : waiters.remove(sessionId);
         if (pending != null) {
@@ -454,6 +468,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                         "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));
             }
             JsonArray items = new JsonArray();
+            for (String p : progressBySession.getOrDefault(s.sessionId(), List.of())) {
+                items.add(new JsonObject().put("type", "progress").put("content", p));
+            }
             for (Event e : events) {
                 String kind = "Warning".equals(e.getType()) ? "error" : "info";
                 items.add(new JsonObject().put("type", kind).put("content",
@@ -542,22 +559,37 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 return;
             }
             lastProgress = message;
+            recordProgress(sessionId, type, message);
             vertx.eventBus().publish(Addresses.sessionProgress(sessionId), new JsonObject().put("type", type).put("message", message));
         }
 
         void fail(WorkerException e) {
             vertx.cancelTimer(timer);
-            done.tryFail(e);
+            if (done.tryFail(e)) {
+                recordProgress(sessionId, "error", e.getMessage());
+            }
         }
 
         void complete(JsonObject info) {
             vertx.cancelTimer(timer);
-            done.tryComplete(info);
+            if (done.tryComplete(info)) {
+                recordProgress(sessionId, "success", "Session " + sessionId + " started");
+            }
+        }
+    }
+
+    /** One progress message, as Hypha's workers log them ("INFO: ..."). */
+    private void recordProgress(String sessionId, String type, String message) {
+        List<String> list = progressBySession.computeIfAbsent(sessionId, k -> new ArrayList<>());
+        if (list.size() < PROGRESS_PER_SESSION) {
+            list.add(type.toUpperCase(java.util.Locale.ROOT) + ": " + message);
         }
     }
 
     private Future<JsonObject> await(StartWatch request) {
         String sessionId = request.sessionId();
+        String jobName = jobNameBySession.get(sessionId);
+        recordProgress(sessionId, "info", (jobName == null ? "Job" : "Job " + jobName) + " created; waiting for its pod");
         Waiter w = new Waiter(sessionId, request);
         waiters.computeIfAbsent(sessionId, k -> new ArrayList<>()).add(w);
         long startTimeoutMs = config.kubernetes().startTimeoutSeconds() * 1000L;
