@@ -328,10 +328,28 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
                 clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, principal(ctx),
-                optionalString(cfg, "artifact_id"), optionalString(cfg, "app_files_base_url"), fromAppController);
+                optionalString(cfg, "artifact_id"), optionalString(cfg, "app_files_base_url"), fromAppController,
+                daemonApp(fromAppController, manifest, cfg, workspace));
         // the id in the form the caller gave it: Hypha's docs go on to call execute and stop with it
         String shownId = plainId ? clientId : sessionId;
-        return startSession(request, type, progress, !admin).map(started -> shownId);
+        return startSession(request, type, progress, !admin)
+                .compose(started -> request.daemonApp() == null ? Future.succeededFuture(started)
+                        // the controller starts daemon apps again whenever it prepares their workspace, having lost
+                        // track of the sessions it started before (a Hypha restart): one session per daemon app
+                        : sessions(ServiceWatcherVerticle.OP_REPLACE_DAEMON, new JsonObject().put("sessionId", started)
+                                .put("workspace", request.workspace()).put("daemonApp", request.daemonApp()))
+                                .map(replaced -> started).otherwise(started))
+                .map(started -> shownId);
+    }
+
+    /** The app a daemon session of the app controller belongs to (its artifact), else null. */
+    private static String daemonApp(boolean fromAppController, Map<String, Object> manifest, Map<String, Object> cfg, String workspace) {
+        if (!fromAppController || !Boolean.TRUE.equals(manifest.get("daemon"))) {
+            return null;
+        }
+        String artifact = optionalString(cfg, "artifact_id");
+        String app = optionalString(cfg, "app_id");
+        return artifact != null ? artifact : app == null ? null : workspace + "/" + app;
     }
 
     /** policy.maxManifestBytes over the manifest and the caller's strings that go into the Job or its Secret. */

@@ -87,6 +87,9 @@ final class JobFactory {
         if (r.entryPoint() != null) {
             annotations.put(SessionMeta.ENTRY_POINT, r.entryPoint());
         }
+        if (r.daemonApp() != null) {
+            annotations.put(SessionMeta.DAEMON_APP, r.daemonApp());
+        }
         ContainerBuilder container = new ContainerBuilder()
                 .withName(SessionMeta.MAIN_CONTAINER)
                 .withImage(plan.image())

@@ -11,12 +11,12 @@ import io.vertx.core.json.JsonObject;
  */
 public record LaunchRequest(String sessionId, String appId, String workspace, String clientId, String serverUrl,
                             String token, String caller, String entryPoint, Map<String, Object> manifest, String user,
-                            String artifactId, String appFilesBaseUrl, boolean fromAppController) {
+                            String artifactId, String appFilesBaseUrl, boolean fromAppController, String daemonApp) {
 
     /** A direct caller's request: no app artifact, and the manifest checked strictly. */
     public LaunchRequest(String sessionId, String appId, String workspace, String clientId, String serverUrl, String token,
                          String caller, String entryPoint, Map<String, Object> manifest, String user) {
-        this(sessionId, appId, workspace, clientId, serverUrl, token, caller, entryPoint, manifest, user, null, null, false);
+        this(sessionId, appId, workspace, clientId, serverUrl, token, caller, entryPoint, manifest, user, null, null, false, null);
     }
 
     /** A request without the calling user's id (whose sessions then count towards no per-user limit). */
@@ -29,7 +29,8 @@ public record LaunchRequest(String sessionId, String appId, String workspace, St
         return new JsonObject().put("sessionId", sessionId).put("appId", appId).put("workspace", workspace)
                 .put("clientId", clientId).put("serverUrl", serverUrl).put("token", token).put("caller", caller)
                 .put("entryPoint", entryPoint).put("manifest", new JsonObject(manifest)).put("user", user)
-                .put("artifactId", artifactId).put("appFilesBaseUrl", appFilesBaseUrl).put("fromAppController", fromAppController);
+                .put("artifactId", artifactId).put("appFilesBaseUrl", appFilesBaseUrl).put("fromAppController", fromAppController)
+                .put("daemonApp", daemonApp);
     }
 
     public static LaunchRequest fromJson(JsonObject json) {
@@ -37,6 +38,6 @@ public record LaunchRequest(String sessionId, String appId, String workspace, St
                 json.getString("clientId"), json.getString("serverUrl"), json.getString("token"), json.getString("caller"),
                 json.getString("entryPoint"), JsonValues.plainMap(json.getJsonObject("manifest", new JsonObject())),
                 json.getString("user"), json.getString("artifactId"), json.getString("appFilesBaseUrl"),
-                json.getBoolean("fromAppController", false));
+                json.getBoolean("fromAppController", false), json.getString("daemonApp"));
     }
 }

@@ -56,6 +56,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     public static final String OP_STOP_ALL = "stop-all";
     /** Run a command in a session's running pod: a SessionRequest plus command, timeoutSeconds and maxBytes. */
     public static final String OP_EXEC = "exec";
+    /** A daemon app's session started: stop the app's older sessions ({sessionId, workspace, daemonApp}). */
+    public static final String OP_REPLACE_DAEMON = "replace-daemon";
     public static final String OP_ADMIT = "admit";
     public static final String OP_RELEASE = "release";
     /** How long room for a launch is held if neither its Job appears nor the launch reports failure. */
@@ -311,6 +313,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 case OP_LOGS -> logs(SessionRequest.fromJson(body));
                 case OP_STOP_ALL -> stopAll();
                 case OP_EXEC -> exec(SessionRequest.fromJson(body), body);
+                case OP_REPLACE_DAEMON -> replaceDaemon(body.getString("sessionId"), body.getString("workspace"), body.getString("daemonApp"));
                 case OP_ADMIT -> admit(Admission.fromJson(body));
                 case OP_RELEASE -> {
                     admitted.remove(Admission.fromJson(body).sessionId());
@@ -495,6 +498,39 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
                     .put("total", total).put("offset", offset).put("limit", limit));
         });
+    }
+
+    /**
+     * Stops the sessions of the same daemon app in the same workspace that were created before this
+     * one: the newest start wins, so concurrent starts of one app also end with a single session.
+     */
+    private Future<JsonObject> replaceDaemon(String sessionId, String workspace, String daemonApp) {
+        Optional<SessionView> current = view(sessionId);
+        if (current.isEmpty() || daemonApp == null) {
+            return Future.succeededFuture(new JsonObject().put("replaced", new JsonArray()));
+        }
+        java.time.Instant createdAt = createdAt(current.get());
+        List<SessionView> older = jobsByName.values().stream().map(this::viewOf)
+                .filter(s -> s.sessionId() != null && !s.sessionId().equals(sessionId))
+                .filter(s -> workspace.equals(s.workspace()) && daemonApp.equals(s.annotation(SessionMeta.DAEMON_APP)))
+                .filter(s -> createdAt(s).isBefore(createdAt))
+                .toList();
+        JsonArray replaced = new JsonArray();
+        List<Future<Void>> deletions = new ArrayList<>();
+        for (SessionView s : older) {
+            LOG.info("daemon app {}: session {} replaces session {}", daemonApp, sessionId, s.sessionId());
+            replaced.add(s.sessionId());
+            deletions.add(deleteSession(s));
+        }
+        return Future.join(new ArrayList<>(deletions)).transform(x -> Future.succeededFuture(new JsonObject().put("replaced", replaced)));
+    }
+
+    private static java.time.Instant createdAt(SessionView s) {
+        try {
+            return java.time.Instant.parse(s.annotation(SessionMeta.CREATED_AT));
+        } catch (RuntimeException e) {
+            return java.time.Instant.EPOCH;
+        }
     }
 
     private Future<JsonObject> exec(SessionRequest request, JsonObject body) {
