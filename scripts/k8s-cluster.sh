@@ -220,7 +220,8 @@ live_pid() { # live_pid <component>
 
 healthy() { # healthy <component>: its own health endpoint answers ok
   case "$1" in
-    etcd) curl -fsS --max-time 3 "http://127.0.0.1:$ETCD_CLIENT_PORT/health" 2>/dev/null | grep -q '"health":"true"' ;;
+    # not piped to grep -q: with pipefail, grep leaving early fails the pipeline whenever curl still writes
+    etcd) [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$ETCD_CLIENT_PORT/health" 2>/dev/null)" == *'"health":"true"'* ]] ;;
     kube-apiserver) [[ "$(admin_curl -f "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null)" == ok ]] ;;
     kube-controller-manager) [[ "$(curl -fsSk --max-time 3 "https://127.0.0.1:$KCM_PORT/healthz" 2>/dev/null)" == ok ]] ;;
     kube-scheduler) [[ "$(curl -fsSk --max-time 3 "https://127.0.0.1:$SCHEDULER_PORT/healthz" 2>/dev/null)" == ok ]] ;;
@@ -699,6 +700,10 @@ cmd_start() {
     log "already running; kubeconfig: $KUBECONFIG_OUT"
     return 0
   fi
+  if resume_components; then
+    log "running again, with its data kept; kubeconfig: $KUBECONFIG_OUT"
+    return 0
+  fi
   mkdir -p "$RUN_DIR"
   # Leftovers of an earlier, partly failed start.
   stop_components quiet
@@ -776,6 +781,26 @@ NODE
   log "cluster up in $((SECONDS - START_SECONDS)) s; kubeconfig: $KUBECONFIG_OUT"
 }
 
+# A cluster whose etcd still runs but some of whose other components do not (a fault test holds one
+# down, or one died): start only those, keeping the data, rather than wiping what another process
+# may be using. Fails, so that start lays the cluster anew, when there is nothing to resume or a
+# component does not come back.
+resume_components() {
+  [[ -f "$RUN_DIR/pki/ca.crt" && -f "$KUBECONFIG_OUT" ]] && live_pid etcd >/dev/null && healthy etcd || return 1
+  local c
+  START_SECONDS=$SECONDS
+  for c in "${COMPONENTS[@]}"; do
+    if ! live_pid "$c" >/dev/null; then
+      log "starting $c again (the rest of the cluster runs)"
+      printf -- '--- started again by start at %s\n' "$(date -u +%FT%TZ)" >>"$RUN_DIR/$c.log"
+      launch_component "$c"
+      # in a subshell: its die ends only the resumption, and start lays the cluster anew
+      (wait_for "$c") || return 1
+    fi
+  done
+  (wait_for node) && { [[ "$REAL_NODE" != 1 ]] || (wait_for real-node); } && all_up
+}
+
 all_up() {
   local c
   for c in "${COMPONENTS[@]}"; do
@@ -816,6 +841,17 @@ stop_components() { # stop_components [quiet]
     fi
     rm -f "$RUN_DIR/$c.pid"
   done
+  # Processes of this cluster whose pid files are gone (a run dir laid anew under them by a start
+  # that ran at the same time) still hold their ports, and containerd its database: every later
+  # start would find the cluster broken, and a new containerd wait on the old one's lock forever.
+  local leftovers
+  leftovers="$(pgrep -f -- "$RUN_DIR/" || true)"
+  if [[ -n "$leftovers" ]]; then
+    [[ "${1:-}" == quiet ]] || log "stopping leftover processes of an earlier run: $(echo $leftovers)"
+    kill -TERM $leftovers 2>/dev/null || true
+    for _ in $(seq 100); do pgrep -f -- "$RUN_DIR/" >/dev/null || break; sleep 0.1; done
+    kill -KILL $(pgrep -f -- "$RUN_DIR/" || true) 2>/dev/null || true
+  fi
   [[ "$REAL_NODE" == 1 ]] && clean_real_node
   return 0
 }
@@ -920,6 +956,16 @@ cmd_status() {
   printf 'kubeconfig: %s\n' "$KUBECONFIG_OUT"
   return "$ok"
 }
+
+# One start, stop or component change at a time: two starts at once (a test run and a benchmark, say)
+# would each find the other's half-started cluster broken and lay it anew under the other.
+case "${1:-}" in
+  start | stop | stop-component | start-component | restart-component)
+    mkdir -p "$CACHE_DIR/run"
+    exec 8>"$CACHE_DIR/run/.k8s-cluster.lock"
+    flock -n 8 || { log "another start or stop of the cluster is running; waiting for it"; flock 8; }
+    ;;
+esac
 
 case "${1:-}" in
   build) cmd_build ;;
