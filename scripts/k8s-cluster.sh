@@ -6,8 +6,11 @@
 # that ask for it run there (K8S_REAL_NODE=0 leaves it out).
 #
 #   scripts/k8s-cluster.sh build    compile the binaries once, cache them
-#   scripts/k8s-cluster.sh start    (build if needed,) start all, wait until ready
-#   scripts/k8s-cluster.sh stop     stop what start launched
+#   scripts/k8s-cluster.sh start    (build if needed,) start all, wait until ready; a cluster
+#                                   that runs is reused, one whose etcd runs gets the components
+#                                   that are down started again (its data kept), else it is laid anew
+#   scripts/k8s-cluster.sh stop     stop what start launched, and any process of the run dir
+#                                   left without its pid file
 #   scripts/k8s-cluster.sh status   exit 0 only if every component is up
 #   scripts/k8s-cluster.sh stop-component|start-component|restart-component <component>
 #                                   one component of a running cluster (fault tests), e.g.

@@ -24,6 +24,9 @@ public final class ConnectOptions {
     private long maxCachedBytesPerSender = -1;
     private Duration messageCacheIdleTimeout = Duration.ofMinutes(2);
     private boolean serveOwnCalls = true;
+    private double maxSendRate = 150;
+    private int sendBurst = 1500;
+    private int maxQueuedSends = 10_000;
 
     public ConnectOptions() {
     }
@@ -47,6 +50,9 @@ public final class ConnectOptions {
         this.maxCachedBytesPerSender = other.maxCachedBytesPerSender;
         this.messageCacheIdleTimeout = other.messageCacheIdleTimeout;
         this.serveOwnCalls = other.serveOwnCalls;
+        this.maxSendRate = other.maxSendRate;
+        this.sendBurst = other.sendBurst;
+        this.maxQueuedSends = other.maxQueuedSends;
     }
 
     /** {@code http(s)://host:port[/base]} or {@code ws(s)://host:port/.../ws}; see {@link #webSocketUrl()}. */
@@ -121,6 +127,35 @@ public final class ConnectOptions {
     public ConnectOptions setHeartbeats(boolean heartbeats) {
         this.heartbeats = heartbeats;
         return this;
+    }
+
+    /**
+     * Binary messages per second this client sends at most, with bursts up to {@code burst}; more wait
+     * in a queue of at most {@code maxQueued} messages, beyond which a send fails. Hypha disconnects a
+     * client that sends more than its limit (HYPHA_WS_MSG_RATE_LIMIT, 200 per second with bursts of
+     * 2000, by default), and a service's replies are as many as its callers' calls: without pacing,
+     * callers together could have the server throw the service out. Keep these below the server's.
+     */
+    public ConnectOptions setSendRate(double maxPerSecond, int burst, int maxQueued) {
+        if (!(maxPerSecond > 0) || burst < 1 || maxQueued < 0) {
+            throw new IllegalArgumentException("send rate and burst must be positive, the queue not negative");
+        }
+        this.maxSendRate = maxPerSecond;
+        this.sendBurst = burst;
+        this.maxQueuedSends = maxQueued;
+        return this;
+    }
+
+    public double getMaxSendRate() {
+        return maxSendRate;
+    }
+
+    public int getSendBurst() {
+        return sendBurst;
+    }
+
+    public int getMaxQueuedSends() {
+        return maxQueuedSends;
     }
 
     /**

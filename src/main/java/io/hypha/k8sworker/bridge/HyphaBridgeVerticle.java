@@ -96,6 +96,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .setClientId(blankToNull(h.clientId()))
                 .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()))
                 .setMaxReconnectDelay(MAX_RECONNECT_DELAY)
+                .setSendRate(h.sendRatePerSecond(), h.sendBurst(), 10_000)
                 // the worker never calls its own services: a call from itself can only be a caller's trick
                 .setServeOwnCalls(false);
         Promise<Void> done = Promise.promise();
@@ -630,9 +631,11 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object shutdown(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        // not "admins of the worker's workspace": any user can mint a token with admin scope on any workspace
-        // (docs/reliability.md), so this rests on what the server stamps: the admin role and the user id
-        if (!isAdmin(ctx) && !isOperator(ctx)) {
+        // an admin of the worker's workspace who is also the worker's own user: any user can mint a token with
+        // admin scope on any workspace (docs/reliability.md), so the workspace permission alone proves nothing,
+        // and a token the operator handed out with less than admin permission must not do it either
+        boolean operatorAsAdmin = isOperator(ctx) && "a".equals(ctx.permissionIn(client.workspace()));
+        if (!isAdmin(ctx) && !operatorAsAdmin) {
             throw new WorkerException(ErrorCode.FORBIDDEN, "shutdown is only for admins and the worker's own user");
         }
         return sessions(ServiceWatcherVerticle.OP_STOP_ALL, caller(ctx)).map(r -> ((JsonObject) r).getMap());

@@ -31,7 +31,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     public static final String AGENT_MEMORY_LIMIT = "2Gi";
 
     public record Hypha(String serverUrl, String workspace, String token, String clientId, String serviceId,
-                        String visibility, String publicServerUrl, int methodTimeoutSeconds) {
+                        String visibility, String publicServerUrl, int methodTimeoutSeconds, int sendRatePerSecond,
+                        int sendBurst) {
         /** What launched programs use to reach Hypha. */
         public String serverUrlForJobs() {
             return publicServerUrl.isBlank() ? serverUrl : publicServerUrl;
@@ -206,7 +207,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         WorkerConfig config = new WorkerConfig(
                 new Hypha(str(h, "serverUrl", "http://127.0.0.1:9527"), str(h, "workspace", ""), str(h, "token", ""),
                         str(h, "clientId", ""), str(h, "serviceId", "k8s-worker"), str(h, "visibility", "protected"),
-                        str(h, "publicServerUrl", ""), num(h, "methodTimeoutSeconds", 30)),
+                        str(h, "publicServerUrl", ""), num(h, "methodTimeoutSeconds", 30),
+                        num(h, "sendRatePerSecond", 150), num(h, "sendBurst", 1500)),
                 new Kubernetes(str(k, "namespace", "default"), num(k, "defaultTimeout", 3600), num(k, "maxTimeout", 604800),
                         str(k, "imagePullPolicy", "IfNotPresent"), num(k, "ttlSecondsAfterFinished", 3600),
                         num(k, "startTimeoutSeconds", 300), num(k, "unschedulableGraceSeconds", 60),
@@ -309,6 +311,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             // below this even an ordinary manifest with a caller's token would be refused
             throw new IllegalArgumentException("policy.maxManifestBytes must be at least 1024, got " + policy.maxManifestBytes());
         }
+        atLeast("hypha.sendRatePerSecond", hypha.sendRatePerSecond(), 1);
+        atLeast("hypha.sendBurst", hypha.sendBurst(), 1);
         atLeast("logs.tailLines", logs.tailLines(), 1);
         atLeast("logs.limitBytes", logs.limitBytes(), 1024);
         atLeast("logs.burst", logs.burst(), 1);
@@ -386,7 +390,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("hypha", new JsonObject().put("serverUrl", hypha.serverUrl()).put("workspace", hypha.workspace())
                 .put("token", hypha.token().isEmpty() ? "" : "***").put("serviceId", hypha.serviceId())
-                .put("visibility", hypha.visibility()));
+                .put("visibility", hypha.visibility()).put("sendRatePerSecond", hypha.sendRatePerSecond())
+                .put("sendBurst", hypha.sendBurst()));
         m.put("kubernetes", new JsonObject().put("namespace", kubernetes.namespace()).put("defaultTimeout", kubernetes.defaultTimeout())
                 .put("maxTimeout", kubernetes.maxTimeout()).put("imagePullPolicy", kubernetes.imagePullPolicy())
                 .put("ttlSecondsAfterFinished", kubernetes.ttlSecondsAfterFinished())
