@@ -83,6 +83,8 @@ refuse "an agent visibility that is none of Hypha's" --set policy.maxAgentVisibi
 refuse "a negative per-user limit" --set policy.maxSessionsPerUser=-1
 refuse "a job toleration with an unknown field" --set 'kubernetes.jobTolerations[0].keys=x'
 refuse "a job node selector value that is not a string" --set-json 'kubernetes.jobNodeSelector={"pool":1}'
+refuse "an execute output limit below 1 KiB" --set policy.maxExecuteOutputBytes=100
+refuse "a volume claim that is not a Kubernetes name" --set 'policy.allowedVolumeClaims[0]=Not_A_Name'
 
 log "helm unittest"
 helm unittest "$CHART"

@@ -11,7 +11,8 @@
 # HYPHA_INSTANCE=<name> runs a separate instance (state and env file named after it); restart keeps
 # its port, so that clients reconnect to the same URL. Variables such as HYPHA_WS_IDLE_TIMEOUT,
 # HYPHA_SERVER_ID or another HYPHA_JWT_SECRET are passed to the server. HYPHA_SERVER_APPS=1 also
-# enables Hypha's app controller, with a local S3 emulator (moto) for its artifacts.
+# enables Hypha's app controller, with a local S3 emulator (moto) for its artifacts; HYPHA_PERSIST_DB=1
+# keeps the server's database in a file across restart (stop removes it).
 #
 # Pods on the real test node (scripts/k8s-cluster.sh) reach only the node's bridge address: when that
 # address (HYPHA_BRIDGE_ADDRESS, default 10.78.0.1) exists on this machine, start also relays the
@@ -155,6 +156,10 @@ start() {
     extra=(--enable-server-apps --enable-s3 --endpoint-url="http://127.0.0.1:$(cat "$STATE/s3-port")"
            --access-key-id=test --secret-access-key=testtest --region-name=us-east-1 --workspace-bucket=hypha-workspaces)
   fi
+  if [[ "${HYPHA_PERSIST_DB:-}" == 1 ]]; then
+    # apps and other artifacts kept in a file across restart, as a deployment keeps them in its database
+    extra+=(--database-uri="sqlite+aiosqlite:///$STATE/hypha.db")
+  fi
   log "starting on 127.0.0.1:$port${extra:+ with server apps}"
   (
     close_inherited_fds
@@ -248,7 +253,7 @@ stop() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop TERM; stop_s3; stop_bridge ;;
+  stop) stop TERM; stop_s3; stop_bridge; rm -f "$STATE/hypha.db" ;;
   kill) stop KILL ;;
   restart) stop TERM; KEEP_PORT=1 start ;;
   status)

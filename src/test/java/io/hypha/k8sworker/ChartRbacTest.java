@@ -31,6 +31,8 @@ import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
+import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectAccessReview;
+import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectAccessReviewBuilder;
 import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
 import io.fabric8.kubernetes.api.model.rbac.Role;
 import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
@@ -89,6 +91,7 @@ class ChartRbacTest {
                 "/secrets: create",
                 "/pods: get,list,watch",
                 "/pods/log: get",
+                "/pods/exec: create",
                 "/events: list,watch");
         for (HasMetadata object : List.of(sa, role, binding)) {
             assertThat(object.getMetadata().getNamespace()).isEqualTo(ns);
@@ -170,12 +173,24 @@ class ChartRbacTest {
                     .build();
             assertForbidden(() -> asWorker.apps().deployments().inNamespace(ns).resource(deployment).create());
 
+            // execute's pods/exec: in the Jobs' namespace only
+            assertThat(mayExec(asWorker, ns)).isTrue();
+
             String other = cluster.createNamespace("chart-other", Map.of("hypha.io/test", "true"));
             admin.secrets().inNamespace(other).resource(new SecretBuilder().withNewMetadata().withName("not-yours")
                     .endMetadata().addToStringData("k", "v").build()).create();
             assertForbidden(() -> asWorker.secrets().inNamespace(other).withName("not-yours").get());
             assertForbidden(() -> asWorker.secrets().inNamespace(other).list());
+            assertThat(mayExec(asWorker, other)).isFalse();
         }
+    }
+
+    /** What the API server answers the worker's account about pods/exec create in a namespace. */
+    private static boolean mayExec(KubernetesClient client, String namespace) {
+        SelfSubjectAccessReview review = new SelfSubjectAccessReviewBuilder().withNewSpec().withNewResourceAttributes()
+                .withNamespace(namespace).withVerb("create").withResource("pods").withSubresource("exec")
+                .endResourceAttributes().endSpec().build();
+        return client.authorization().v1().selfSubjectAccessReview().create(review).getStatus().getAllowed();
     }
 
     @Test

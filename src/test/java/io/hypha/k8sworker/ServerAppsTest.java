@@ -52,6 +52,8 @@ class ServerAppsTest {
     static WorkerProcess worker;
     static Watch jobWatch;
     static final Map<String, HyphaClient> programs = new ConcurrentHashMap<>();
+    /** Every Job the worker created, by session id. */
+    static final Map<String, Job> created = new ConcurrentHashMap<>();
 
     @BeforeAll
     static void setUp() {
@@ -64,6 +66,7 @@ class ServerAppsTest {
             @Override
             public void eventReceived(Action action, Job job) {
                 if (action == Action.ADDED) {
+                    created.put(job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID), job);
                     new Thread(() -> playTheProgram(job)).start();
                 } else if (action == Action.DELETED) {
                     HyphaClient program = programs.remove(job.getMetadata().getName());
@@ -77,7 +80,9 @@ class ServerAppsTest {
             public void onClose(WatcherException cause) {
             }
         });
+        // the URL pods use (hypha.publicServerUrl) differs from the worker's own: the app controller must hand it to the apps
         worker = new WorkerProcess(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
+                "HYPHA_PUBLIC_SERVER_URL", hypha.bridgeUrl(),
                 "HYPHA_K8S_NAMESPACE", namespace, "KUBECONFIG", KubeCluster.kubeconfigPath().toString())).start();
     }
 
@@ -149,6 +154,54 @@ class ServerAppsTest {
                     .noneMatch(j -> session.equals(j.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID))));
             List<Job> left = kube.batch().v1().jobs().inNamespace(namespace).list().getItems();
             assertThat(left).as("the install's trial run was stopped too").isEmpty();
+        }
+    }
+
+    /**
+     * An app of Hypha's type k8s-pod whose manifest carries fields Hypha has not invented yet (one set,
+     * one None, as the controller sends every field of its ApplicationManifest): installed, started
+     * and stopped through the real app controller, the set field reported in the worker's log. The
+     * controller honours the worker's use_local_url (the URL pods reach) and hands the app its
+     * artifact and files URL.
+     */
+    @Test
+    void anAppOfTypeK8sPodWithFieldsHyphaHasNotInventedYetRunsThroughTheWorker() {
+        try (PythonPeer user = hypha.python(Map.of("token", hypha.userToken(), "client_id", "py-pod-apps-" + Long.toString(System.nanoTime(), 36)))) {
+            JsonObject out = (JsonObject) user.exec("""
+                    controller = await server.get_service("public/server-apps")
+                    info = await controller.install(source="print('hi')", overwrite=True, timeout=60,
+                        manifest={"name": "K8s pod app", "type": "k8s-pod", "version": "0.1.0",
+                                  "entry_point": "main.py", "image": "python:3.11", "command": ["python", "main.py"],
+                                  "working_dir": "/tmp",
+                                  "a_field_hypha_has_not_invented_yet": {"enabled": True}, "another_future_field": None})
+                    session = await controller.start(info["id"], wait_for_service="default", timeout=60)
+                    app = await server.get_service(session["id"] + ":default")
+                    hello = await app.hello()
+                    logs = await controller.get_logs(session["id"])
+                    await controller.stop(session["id"])
+                    return {"app": info["id"], "session": session["id"], "hello": hello, "logs": logs}
+                    """, Duration.ofSeconds(180));
+            String session = out.getString("session");
+            String ws = hypha.userWorkspace();
+            String alias = out.getString("app").substring(out.getString("app").indexOf('/') + 1);
+            assertThat(out.getString("hello")).isEqualTo("hello from " + session.substring(session.indexOf('/') + 1));
+            assertThat(out.getJsonObject("logs").getJsonArray("items")).isNotEmpty();
+            Job job = created.get(session);
+            assertThat(job).isNotNull();
+            assertThat(job.getMetadata().getLabels().get(SessionMeta.JOB_TYPE)).isEqualTo("k8s-pod");
+            Map<String, String> env = new java.util.HashMap<>();
+            job.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv().stream().filter(e -> e.getValue() != null)
+                    .forEach(e -> env.put(e.getName(), e.getValue()));
+            assertThat(env).containsEntry("HYPHA_SERVER_URL", hypha.bridgeUrl())
+                    .containsEntry("HYPHA_APP_ID", alias)
+                    .containsEntry("HYPHA_ARTIFACT_ID", ws + "/" + alias)
+                    .containsEntry("HYPHA_APP_FILES_BASE_URL", hypha.bridgeUrl() + "/" + ws + "/artifacts/" + alias + "/files");
+            assertThat(job.getSpec().getTemplate().getSpec().getContainers().get(0).getWorkingDir()).isEqualTo("/tmp");
+            assertThat(worker.logText()).contains("manifest.a_field_hypha_has_not_invented_yet from Hypha's app controller is not used by "
+                    + "type k8s-pod and is ignored").doesNotContain("another_future_field");
+            Await.until("the session's Job to be deleted", Duration.ofSeconds(30), () -> kube.batch().v1().jobs()
+                    .inNamespace(namespace).list().getItems().stream()
+                    .noneMatch(j -> session.equals(j.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID))));
         }
     }
 }

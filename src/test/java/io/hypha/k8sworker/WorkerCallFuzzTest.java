@@ -59,13 +59,15 @@ class WorkerCallFuzzTest {
         kube = KubeCluster.adminClient();
         namespace = "fuzz-" + Long.toString(System.nanoTime(), 36);
         kube.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace).endMetadata().build()).create();
-        worker = new WorkerProcess(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
+        // a service id of its own: other workers may serve the same workspace meanwhile
+        String serviceId = "k8s-worker-fuzz-" + Long.toString(System.nanoTime(), 36);
+        worker = new WorkerProcess(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(), "HYPHA_SERVICE_ID", serviceId,
                 "HYPHA_K8S_NAMESPACE", namespace, "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "20",
                 "HYPHA_K8S_WORKER_KUBERNETES_UNSCHEDULABLE_GRACE_SECONDS", "2")).start();
         py = hypha.python(Map.of("token", hypha.userToken(), "client_id", "py-fuzz-" + Long.toString(System.nanoTime(), 36)));
         ws = py.workspace();
-        py.exec("state['w'] = await server.get_service('%s/k8s-worker')".formatted(ws));
+        py.exec("state['w'] = await server.get_service('%s/%s')".formatted(ws, serviceId));
         // a session with output, for get_logs and friends to find
         existing = (String) py.exec("""
                 return await state['w'].start({"manifest": {"image": "busybox:1.36", "command": ["echo", "a\\nb\\nc"]}})

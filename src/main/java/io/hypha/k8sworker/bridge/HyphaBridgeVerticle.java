@@ -213,13 +213,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .authorizedWorkspaces(visibility == Visibility.PROTECTED ? List.of(APP_CONTROLLER_WORKSPACE) : List.of())
                 .requireContext(true)
                 .property("supported_types", jobTypes)
+                // the app controller hands this URL (and the app's files under it) to the apps it starts here: the one pods reach
+                .property("use_local_url", config.hypha().serverUrlForJobs())
                 .function(RpcFunction.of("start", callerErrors(this::start))
                         .param("config", "{manifest: {...}} from a direct caller, or the app controller's worker config", "object")
                         .description("Start a session: create its Job and wait until its pod runs (or its service registers). Returns the session id."))
                 .function(RpcFunction.of("stop", callerErrors(this::stop)).param("session_id", "session id", "string")
                         .description("Stop a session: delete its Job and pods."))
                 .function(RpcFunction.of("get_logs", callerErrors(this::getLogs)).param("session_id", "session id", "string")
-                        .optionalParam("type", null, "stdout, info or error", "string").optionalParam("offset", 0L)
+                        .optionalParam("type", null, "stdout, info, error or progress", "string").optionalParam("offset", 0L)
                         .optionalParam("limit", null, "page size", "integer")
                         .description("Container output and Kubernetes events of a session."))
                 .function(RpcFunction.of("list_sessions", callerErrors(this::listSessions)).optionalParam("workspace", null, "workspace filter", "string")
@@ -229,6 +231,11 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .function(RpcFunction.of("compile", callerErrors(this::compile)).param("manifest", "app manifest", "object")
                         .optionalParam("files", null, "app files", "array").optionalParam("config", null, "install config", "object")
                         .description("Validate a manifest and fill its defaults; returns [manifest, files]."))
+                .function(RpcFunction.of("execute", callerErrors(this::execute)).param("session_id", "session id", "string")
+                        .param("script", "a command, or a shell script (run with config.shell)", "string")
+                        .optionalParam("config", null, "timeout (seconds, default 30), container (main), shell (/bin/sh)", "object")
+                        .optionalParam("progress_callback", null, "called with {type, message} as the command starts and ends", null)
+                        .description("Run a command in the session's running pod (pods/exec); returns {status, outputs, error}."))
                 .function(RpcFunction.of("shutdown", callerErrors(this::shutdown))
                         .description("Stop every session of this worker (admins of the worker's workspace only)."))
                 .build();
@@ -256,20 +263,21 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             throw new WorkerException(ErrorCode.FORBIDDEN, "anonymous callers may not start sessions here (policy.allowAnonymous is false); "
                     + "connect with a token");
         }
-        if (!(inv.arg("config") instanceof Map<?, ?> raw)) {
+        if (!(pydanticValue(inv.arg("config")) instanceof Map<?, ?> raw)) {
             throw WorkerException.invalid("config must be a map such as {\"manifest\": {...}}");
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> cfg = (Map<String, Object>) raw;
-        if (!(cfg.get("manifest") instanceof Map<?, ?> manifestRaw)) {
+        if (!(pydanticValue(cfg.get("manifest")) instanceof Map<?, ?> manifestRaw)) {
             throw WorkerException.invalid(cfg.get("manifest") == null ? "config.manifest is required"
                     : "config.manifest must be a map");
         }
         @SuppressWarnings("unchecked")
-        Map<String, Object> manifest = (Map<String, Object>) manifestRaw;
+        Map<String, Object> manifest = typeBesideManifest(cfg, (Map<String, Object>) manifestRaw);
         checkSize(cfg, manifest);
         String type = jobType(manifest);
         boolean admin = isAdmin(ctx);
+        boolean fromAppController = admin && APP_CONTROLLER_WORKSPACE.equals(ctx.workspace());
         String workspace = optionalString(cfg, "workspace");
         if (workspace == null) {
             workspace = ctx.workspace();
@@ -278,17 +286,28 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                     + ctx.workspace() + ")");
         }
         String clientId = optionalString(cfg, "client_id");
+        String givenId = optionalString(cfg, "id");
+        // Hypha's app controller passes "<workspace>/<client_id>"; Hypha's docs a plain id such as "my-app-session",
+        // which names the session's client in the caller's workspace: either way the session stays in that workspace
+        boolean plainId = givenId != null && !givenId.contains("/");
+        if (givenId != null) {
+            String idClient = plainId ? givenId : givenId.substring(givenId.indexOf('/') + 1);
+            if (!plainId && !givenId.substring(0, givenId.indexOf('/')).equals(workspace)) {
+                throw WorkerException.invalid("config.id must be <workspace>/<client_id> or a plain id, in workspace " + workspace);
+            }
+            if (clientId == null) {
+                clientId = idClient;
+            } else if (!clientId.equals(idClient)) {
+                throw WorkerException.invalid("config.id and config.client_id name different clients ('" + idClient + "', '" + clientId + "')");
+            }
+        }
         if (clientId == null) {
             clientId = "k8s-" + randomSuffix();
         } else if (!clientId.matches("[A-Za-z0-9_-]{1,128}")) {
-            throw WorkerException.invalid("config.client_id must be letters, digits, '_' and '-'");
+            throw WorkerException.invalid((givenId != null ? "config.id" : "config.client_id") + " must be letters, digits, '_' and '-'"
+                    + (givenId != null ? " (after an optional <workspace>/)" : ""));
         }
-        String sessionId = optionalString(cfg, "id");
-        if (sessionId == null) {
-            sessionId = workspace + "/" + clientId;
-        } else if (!sessionId.equals(workspace + "/" + clientId)) {
-            throw WorkerException.invalid("config.id must be <workspace>/<client_id> (" + workspace + "/" + clientId + ")");
-        }
+        String sessionId = workspace + "/" + clientId;
         Object token = cfg.get("token");
         if (token != null && !(token instanceof String)) {
             throw WorkerException.invalid("config.token must be a string");
@@ -309,14 +328,35 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Object callback = cfg.get("progress_callback");
         RemoteMethod progress = callback instanceof RemoteMethod m ? m : null;
         LaunchRequest request = new LaunchRequest(sessionId, Objects.requireNonNullElse(optionalString(cfg, "app_id"), type), workspace,
-                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, principal(ctx));
-        return startSession(request, type, progress, !admin);
+                clientId, serverUrl, (String) token, ctx.from(), optionalString(cfg, "entry_point"), manifest, principal(ctx),
+                optionalString(cfg, "artifact_id"), optionalString(cfg, "app_files_base_url"), fromAppController,
+                daemonApp(fromAppController, manifest, cfg, workspace));
+        // the id in the form the caller gave it: Hypha's docs go on to call execute and stop with it
+        String shownId = plainId ? clientId : sessionId;
+        return startSession(request, type, progress, !admin)
+                .compose(started -> request.daemonApp() == null ? Future.succeededFuture(started)
+                        // the controller starts daemon apps again whenever it prepares their workspace, having lost
+                        // track of the sessions it started before (a Hypha restart): one session per daemon app
+                        : sessions(ServiceWatcherVerticle.OP_REPLACE_DAEMON, new JsonObject().put("sessionId", started)
+                                .put("workspace", request.workspace()).put("daemonApp", request.daemonApp()))
+                                .map(replaced -> started).otherwise(started))
+                .map(started -> shownId);
+    }
+
+    /** The app a daemon session of the app controller belongs to (its artifact), else null. */
+    private static String daemonApp(boolean fromAppController, Map<String, Object> manifest, Map<String, Object> cfg, String workspace) {
+        if (!fromAppController || !Boolean.TRUE.equals(manifest.get("daemon"))) {
+            return null;
+        }
+        String artifact = optionalString(cfg, "artifact_id");
+        String app = optionalString(cfg, "app_id");
+        return artifact != null ? artifact : app == null ? null : workspace + "/" + app;
     }
 
     /** policy.maxManifestBytes over the manifest and the caller's strings that go into the Job or its Secret. */
     private void checkSize(Map<String, Object> cfg, Map<String, Object> manifest) {
         Map<String, Object> extras = new java.util.LinkedHashMap<>();
-        for (String key : List.of("app_id", "entry_point", "token")) {
+        for (String key : List.of("app_id", "entry_point", "token", "artifact_id", "app_files_base_url")) {
             extras.put("config." + key, cfg.get(key));
         }
         ManifestSize.check("config.manifest", manifest, extras, config.policy().maxManifestBytes());
@@ -436,7 +476,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         }
         Object type = inv.arg("type");
         if (type != null && !(type instanceof String)) {
-            throw WorkerException.invalid("type must be a string: stdout, info or error");
+            throw WorkerException.invalid("type must be a string: stdout, info, error or progress");
         }
         Integer offset = count(inv.arg("offset"), "offset");
         SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs((String) type, offset == null ? 0 : offset,
@@ -457,8 +497,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     }
 
     private Object compile(Invocation inv) {
-        requireContext(inv);
-        if (!(inv.arg("manifest") instanceof Map<?, ?> raw)) {
+        CallContext ctx = requireContext(inv);
+        if (!(pydanticValue(inv.arg("manifest")) instanceof Map<?, ?> raw)) {
             throw WorkerException.invalid("manifest must be a map");
         }
         @SuppressWarnings("unchecked")
@@ -466,8 +506,10 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         ManifestSize.check("manifest", manifest, Map.of(), config.policy().maxManifestBytes());
         String type = jobType(manifest);
         Object files = inv.arg("files");
+        boolean fromAppController = isAdmin(ctx) && APP_CONTROLLER_WORKSPACE.equals(ctx.workspace());
         return vertx.eventBus().<JsonObject>request(Addresses.jobType(type), new JsonObject(manifest),
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_COMPILE))
+                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_COMPILE)
+                                .addHeader(JobLauncherVerticle.HEADER_FROM_APP_CONTROLLER, String.valueOf(fromAppController)))
                 .recover(err -> Future.failedFuture(WorkerException.from(err)))
                 .map(reply -> {
                     JsonObject merged = new JsonObject(new java.util.LinkedHashMap<>(manifest)).mergeIn(reply.body());
@@ -476,6 +518,115 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                     out.add(files == null ? List.of() : files);
                     return out;
                 });
+    }
+
+    /** Words a command made only of these runs without a shell, as Hypha's own worker runs simple commands. */
+    private static final java.util.regex.Pattern PLAIN_COMMAND = java.util.regex.Pattern.compile("[A-Za-z0-9_./=:,+@%-]+(\\s+[A-Za-z0-9_./=:,+@%-]+)*");
+
+    /**
+     * Hypha's execute: the script runs in the session's pod through pods/exec, as a plain command
+     * when it is one (so images without a shell work), else with {@code config.shell -c}.
+     */
+    private Object execute(Invocation inv) {
+        CallContext ctx = requireContext(inv);
+        WorkerConfig.Policy policy = config.policy();
+        if (!policy.allowExecute()) {
+            throw new WorkerException(ErrorCode.FORBIDDEN, "execute is turned off on this worker (policy.allowExecute is false)");
+        }
+        String sessionId = sessionIdArg(inv);
+        if (!(inv.arg("script") instanceof String script) || script.isBlank()) {
+            throw WorkerException.invalid("script must be a non-empty string");
+        }
+        if (script.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > policy.maxManifestBytes()) {
+            throw WorkerException.invalid("script is longer than policy.maxManifestBytes (" + policy.maxManifestBytes() + " bytes)");
+        }
+        Object rawConfig = pydanticValue(inv.arg("config"));
+        if (rawConfig != null && !(rawConfig instanceof Map<?, ?>)) {
+            throw WorkerException.invalid("config must be a map such as {\"timeout\": 30}");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> cfg = rawConfig == null ? Map.of() : (Map<String, Object>) rawConfig;
+        for (String key : cfg.keySet()) {
+            if (!List.of("timeout", "container", "shell").contains(key)) {
+                throw WorkerException.invalid("config." + shown(key) + ": unknown field for execute (expected timeout, container, shell)");
+            }
+        }
+        Integer timeout = count(cfg.get("timeout"), "config.timeout");
+        if (timeout != null && (timeout < 1 || timeout > 3600)) {
+            throw WorkerException.invalid("config.timeout must be between 1 and 3600 seconds, got " + timeout);
+        }
+        String container = execString(cfg, "container", io.hypha.k8sworker.kube.SessionMeta.MAIN_CONTAINER);
+        if (!container.equals(io.hypha.k8sworker.kube.SessionMeta.MAIN_CONTAINER)) {
+            throw WorkerException.invalid("config.container: sessions here have one container, '"
+                    + io.hypha.k8sworker.kube.SessionMeta.MAIN_CONTAINER + "'");
+        }
+        String shell = execString(cfg, "shell", "/bin/sh");
+        if (!shell.matches("/[A-Za-z0-9_./-]{1,255}")) {
+            throw WorkerException.invalid("config.shell must be an absolute path such as /bin/sh");
+        }
+        List<String> command = PLAIN_COMMAND.matcher(script.strip()).matches() ? List.of(script.strip().split("\\s+"))
+                : List.of(shell, "-c", script);
+        RemoteMethod progress = inv.arg("progress_callback") instanceof RemoteMethod m ? m : null;
+        JsonObject body = caller(ctx).session(sessionId).toJson().put("command", new JsonArray(command))
+                .put("timeoutSeconds", timeout == null ? 30 : timeout).put("maxBytes", policy.maxExecuteOutputBytes());
+        report(progress, new JsonObject().put("type", "info").put("message", "Executing command in session " + sessionId));
+        return sessions(ServiceWatcherVerticle.OP_EXEC, body).map(r -> {
+            JsonObject res = (JsonObject) r;
+            Map<String, Object> result = executeResult(res);
+            boolean ok = "ok".equals(result.get("status"));
+            report(progress, new JsonObject().put("type", ok ? "success" : "error").put("message", ok ? "Command executed successfully"
+                    : String.valueOf(((Map<?, ?>) result.get("error")).get("evalue"))));
+            return (Object) result;
+        }).onFailure(err -> report(progress, new JsonObject().put("type", "error").put("message", err.getMessage())));
+    }
+
+    /** Hypha's return shape: {status, outputs: [{type: stream, name, text}], error: {ename, evalue, traceback}}. */
+    static Map<String, Object> executeResult(JsonObject res) {
+        String stdout = stripTrailingNewlines(res.getString("stdout", ""));
+        String stderr = stripTrailingNewlines(res.getString("stderr", ""));
+        List<Object> outputs = new ArrayList<>();
+        if (!stdout.isEmpty()) {
+            outputs.add(Map.of("type", "stream", "name", "stdout", "text", stdout));
+        }
+        if (!stderr.isEmpty()) {
+            outputs.add(Map.of("type", "stream", "name", "stderr", "text", stderr));
+        }
+        Map<String, Object> result = new java.util.LinkedHashMap<>();
+        Integer code = res.getInteger("exitCode");
+        boolean timedOut = res.getBoolean("timedOut", false);
+        result.put("status", !timedOut && (code == null || code == 0) ? "ok" : "error");
+        result.put("outputs", outputs);
+        if (res.getBoolean("truncated", false)) {
+            result.put("truncated", true);
+        }
+        if (timedOut) {
+            String message = "Command execution timed out";
+            result.put("error", Map.of("ename", "TimeoutError", "evalue", message, "traceback", List.of(message)));
+        } else if (code != null && code != 0) {
+            String message = "Command failed with return code " + code;
+            result.put("error", Map.of("ename", "CommandError", "evalue", message,
+                    "traceback", List.of(stderr.isEmpty() ? message : stderr)));
+        }
+        return result;
+    }
+
+    private static String stripTrailingNewlines(String s) {
+        int end = s.length();
+        while (end > 0 && s.charAt(end - 1) == '\n') {
+            end--;
+        }
+        return s.substring(0, end);
+    }
+
+    private static String execString(Map<String, Object> cfg, String key, String def) {
+        Object v = cfg.get(key);
+        if (v == null) {
+            return def;
+        }
+        if (!(v instanceof String s) || s.isBlank()) {
+            throw WorkerException.invalid("config." + key + " must be a non-empty string");
+        }
+        return s;
     }
 
     private Object shutdown(Invocation inv) {
@@ -491,7 +642,11 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     }
 
     private Future<Object> sessions(String op, SessionRequest request) {
-        return vertx.eventBus().request(Addresses.SESSIONS, request.toJson(),
+        return sessions(op, request.toJson());
+    }
+
+    private Future<Object> sessions(String op, JsonObject request) {
+        return vertx.eventBus().request(Addresses.SESSIONS, request,
                         new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, op).setSendTimeout(60_000))
                 .map(m -> m.body())
                 .recover(err -> Future.failedFuture(WorkerException.from(err)));
@@ -532,12 +687,50 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         return SessionRequest.of(ctx.workspace(), isAdmin(ctx));
     }
 
+    /** A session id as given, or a plain one (Hypha's docs' form) taken as a client of the caller's own workspace. */
     private static String sessionIdArg(Invocation inv) {
         Object id = inv.arg("session_id");
         if (!(id instanceof String s) || s.isBlank()) {
             throw WorkerException.invalid("session_id must be a non-empty string");
         }
-        return s;
+        return s.contains("/") ? s : inv.context().workspace() + "/" + s;
+    }
+
+    /**
+     * A pydantic model as hypha-rpc sends it ({@code _rtype: pydantic_model}, its fields in
+     * {@code _rvalue}): the app controller's ApplicationManifest, a caller's WorkerConfig. Read as
+     * the plain map of its fields.
+     */
+    static Object pydanticValue(Object v) {
+        if (v instanceof Map<?, ?> m && "pydantic_model".equals(m.get("_rtype")) && m.get("_rvalue") instanceof Map<?, ?> fields) {
+            return fields;
+        }
+        return v;
+    }
+
+    /**
+     * Hypha's call form puts {@code type} beside the manifest ({@code {"type": "k8s-pod", "manifest": {...}}});
+     * it counts as manifest.type, and the two may not disagree.
+     */
+    private static Map<String, Object> typeBesideManifest(Map<String, Object> cfg, Map<String, Object> manifest) {
+        Object outer = cfg.get("type");
+        if (outer == null) {
+            return manifest;
+        }
+        if (!(outer instanceof String t)) {
+            throw WorkerException.invalid("config.type must be a string");
+        }
+        Object inner = manifest.get("type");
+        if (inner == null) {
+            Map<String, Object> withType = new java.util.LinkedHashMap<>(manifest);
+            withType.put("type", t);
+            return withType;
+        }
+        if (!t.equals(inner)) {
+            throw WorkerException.invalid("config.type ('" + shown(t) + "') and manifest.type ('"
+                    + shown(String.valueOf(inner)) + "') differ");
+        }
+        return manifest;
     }
 
     /**
@@ -568,6 +761,20 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             throw WorkerException.invalid("config." + key + " must be a string");
         }
         return s.isBlank() ? null : s;
+    }
+
+    /** Caller text quoted in an error: at most 80 characters, control characters escaped. */
+    private static String shown(String s) {
+        String cut = s.length() <= 80 ? s : s.substring(0, 80) + "...";
+        StringBuilder out = new StringBuilder(cut.length());
+        cut.codePoints().forEach(c -> {
+            if (Character.isISOControl(c)) {
+                out.append(String.format("\\u%04x", c));
+            } else {
+                out.appendCodePoint(c);
+            }
+        });
+        return out.toString();
     }
 
     private static String blankToNull(String s) {

@@ -58,7 +58,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     public record Policy(List<String> allowedImages, Map<String, String> defaultRequests, Map<String, String> defaultLimits,
                          String maxCpu, String maxMemory, int maxGpus, int maxSessionsPerWorkspace, int maxSessionsTotal,
                          boolean allowNodeSelector, boolean allowTolerations, List<String> allowedServiceAccounts,
-                         List<String> allowedSecretNames, int maxManifestBytes) {
+                         List<String> allowedSecretNames, int maxManifestBytes, List<String> allowedVolumeClaims,
+                         boolean allowExecute, int maxExecuteOutputBytes) {
     }
 
     /**
@@ -221,7 +222,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                         num(p, "maxSessionsPerWorkspace", 20), num(p, "maxSessionsTotal", 200),
                         bool(p, "allowNodeSelector", true), bool(p, "allowTolerations", false),
                         list(p, "allowedServiceAccounts", List.of()), list(p, "allowedSecretNames", List.of()),
-                        num(p, "maxManifestBytes", 65536)),
+                        num(p, "maxManifestBytes", 65536), list(p, "allowedVolumeClaims", List.of()),
+                        bool(p, "allowExecute", true), num(p, "maxExecuteOutputBytes", 1048576)),
                 new Verticles(num(sub(v, "hyphaBridge"), "instances", 1), num(sub(v, "jobLauncher"), "instances", 2),
                         num(sub(v, "serviceWatcher"), "instances", 1)),
                 new Health(num(hl, "port", 8080), str(hl, "host", "0.0.0.0")),
@@ -301,6 +303,9 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         if (policy.maxGpus() < 0 || policy.maxSessionsPerWorkspace() < 0 || policy.maxSessionsTotal() < 0) {
             throw new IllegalArgumentException("policy.resources.maxGpus, policy.maxSessionsPerWorkspace and policy.maxSessionsTotal "
                     + "must not be negative");
+        }
+        if (policy.maxExecuteOutputBytes() < 1024) {
+            throw new IllegalArgumentException("policy.maxExecuteOutputBytes must be at least 1024, got " + policy.maxExecuteOutputBytes());
         }
         if (policy.maxManifestBytes() < 1024) {
             // below this even an ordinary manifest with a caller's token would be refused
@@ -404,7 +409,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                         .put("allowedWorkspaces", callers.operatorSecretWorkspaces())
                         .put("allowedUsers", callers.operatorSecretUsers()))
                 .put("maxAgentVisibility", callers.maxAgentVisibility())
-                .put("maxManifestBytes", policy.maxManifestBytes()));
+                .put("maxManifestBytes", policy.maxManifestBytes()).put("allowedVolumeClaims", policy.allowedVolumeClaims())
+                .put("allowExecute", policy.allowExecute()).put("maxExecuteOutputBytes", policy.maxExecuteOutputBytes()));
         m.put("logs", new JsonObject().put("tailLines", logs.tailLines()).put("limitBytes", logs.limitBytes())
                 .put("ratePerSecond", logs.ratePerSecond()).put("burst", logs.burst()).put("threads", logs.threads())
                 .put("queue", logs.queue()));

@@ -158,6 +158,81 @@ public final class KubeOps {
         });
     }
 
+    /** What a command run in a pod left: its exit code (null if unknown), output cut at the limit, whether it timed out. */
+    public record ExecResult(Integer exitCode, String stdout, String stderr, boolean truncated, boolean timedOut) {
+    }
+
+    /**
+     * Runs a command in a pod's container through pods/exec. Only opening the stream uses a pool
+     * thread; the command runs on the HTTP client's own I/O, so a long command holds no thread.
+     * Output beyond {@code maxBytes} (stdout and stderr together) is dropped; after
+     * {@code timeoutSeconds} the stream is closed and the result says it timed out.
+     */
+    public CompletionStage<ExecResult> exec(String pod, String container, List<String> command, int timeoutSeconds, int maxBytes) {
+        BoundedOutput out = new BoundedOutput(maxBytes, null);
+        BoundedOutput err = new BoundedOutput(maxBytes, out);
+        CompletableFuture<ExecResult> done = new CompletableFuture<>();
+        onLogPool(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
+                .writingOutput(out).writingError(err).exec(command.toArray(String[]::new)))
+                .whenComplete((watch, failure) -> {
+                    if (failure != null) {
+                        done.completeExceptionally(failure);
+                        return;
+                    }
+                    watch.exitCode().orTimeout(timeoutSeconds, java.util.concurrent.TimeUnit.SECONDS).whenComplete((code, f) -> {
+                        watch.close();
+                        boolean timedOut = f != null && (f instanceof java.util.concurrent.TimeoutException
+                                || f.getCause() instanceof java.util.concurrent.TimeoutException);
+                        if (f != null && !timedOut) {
+                            done.completeExceptionally(f);
+                        } else {
+                            done.complete(new ExecResult(timedOut ? null : code, out.text(), err.text(), out.truncated() || err.truncated(),
+                                    timedOut));
+                        }
+                    });
+                });
+        return done;
+    }
+
+    /** Collects output up to a byte budget shared with a sibling stream, dropping the rest. */
+    private static final class BoundedOutput extends java.io.OutputStream {
+        private final java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        /** [bytes left] shared by stdout and stderr, also their lock. */
+        private final int[] budget;
+        private volatile boolean truncated;
+
+        BoundedOutput(int max, BoundedOutput sibling) {
+            this.budget = sibling == null ? new int[] {max} : sibling.budget;
+        }
+
+        @Override
+        public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            synchronized (budget) {
+                int kept = Math.min(len, budget[0]);
+                if (kept < len) {
+                    truncated = true;
+                }
+                bytes.write(b, off, kept);
+                budget[0] -= kept;
+            }
+        }
+
+        boolean truncated() {
+            return truncated;
+        }
+
+        String text() {
+            synchronized (budget) {
+                return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+            }
+        }
+    }
+
     /** A read on the log pool; when its queue is full, a stage failed with {@link RejectedExecutionException}. */
     private <T> CompletionStage<T> onLogPool(Supplier<T> call) {
         try {

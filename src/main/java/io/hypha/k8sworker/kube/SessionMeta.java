@@ -28,6 +28,8 @@ public final class SessionMeta {
     /** The Hypha user id of whoever started the session: per-user limits count from it. */
     public static final String USER = "hypha.amun.ai/user";
     public static final String CREATED_AT = "hypha.amun.ai/created-at";
+    /** On sessions of daemon apps the app controller started: the app (its artifact), whose newest session replaces older ones. */
+    public static final String DAEMON_APP = "hypha.amun.ai/daemon-app";
     public static final String SERVICE_ID = "hypha.amun.ai/service-id";
     public static final String ENTRY_POINT = "hypha.amun.ai/entry-point";
     public static final String STOP_REQUESTED = "hypha.amun.ai/stop-requested";

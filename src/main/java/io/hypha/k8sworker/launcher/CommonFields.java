@@ -22,7 +22,7 @@ final class CommonFields {
 
     /** Variables the worker injects; a manifest may not override them. */
     static final Set<String> RESERVED_ENV = Set.of("HYPHA_SERVER_URL", "HYPHA_WORKSPACE", "HYPHA_CLIENT_ID", "HYPHA_APP_ID",
-            "HYPHA_SESSION_ID", "HYPHA_TOKEN");
+            "HYPHA_SESSION_ID", "HYPHA_TOKEN", "HYPHA_ARTIFACT_ID", "HYPHA_APP_FILES_BASE_URL");
     static final Set<String> TOLERATION_KEYS = Set.of("key", "operator", "value", "effect", "tolerationSeconds");
 
     private CommonFields() {

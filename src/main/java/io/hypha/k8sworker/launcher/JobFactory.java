@@ -37,6 +37,13 @@ final class JobFactory {
         env.add(new EnvVar("HYPHA_CLIENT_ID", r.clientId(), null));
         env.add(new EnvVar("HYPHA_APP_ID", r.appId(), null));
         env.add(new EnvVar("HYPHA_SESSION_ID", r.sessionId(), null));
+        // as Hypha's own workers get them: where the app's files are (its artifact and their download URL)
+        if (r.artifactId() != null) {
+            env.add(new EnvVar("HYPHA_ARTIFACT_ID", r.artifactId(), null));
+        }
+        if (r.appFilesBaseUrl() != null) {
+            env.add(new EnvVar("HYPHA_APP_FILES_BASE_URL", r.appFilesBaseUrl(), null));
+        }
         return env;
     }
 
@@ -80,12 +87,16 @@ final class JobFactory {
         if (r.entryPoint() != null) {
             annotations.put(SessionMeta.ENTRY_POINT, r.entryPoint());
         }
+        if (r.daemonApp() != null) {
+            annotations.put(SessionMeta.DAEMON_APP, r.daemonApp());
+        }
         ContainerBuilder container = new ContainerBuilder()
                 .withName(SessionMeta.MAIN_CONTAINER)
                 .withImage(plan.image())
                 .withImagePullPolicy(plan.imagePullPolicy())
                 .withCommand(plan.command())
                 .withArgs(plan.args())
+                .withWorkingDir(plan.workingDir())
                 .withEnv(plan.env())
                 .withResources(plan.resources())
                 .withVolumeMounts(plan.volumeMounts())

@@ -31,6 +31,8 @@ public final class JobLauncherVerticle extends VerticleBase {
 
     public static final String OP_COMPILE = "compile";
     public static final String OP_LAUNCH = "launch";
+    /** On compile: "true" when the manifest is the app controller's (unused fields ignored, not refused). */
+    public static final String HEADER_FROM_APP_CONTROLLER = "fromAppController";
     private static final Logger LOG = LoggerFactory.getLogger(JobLauncherVerticle.class);
 
     private final JobType type;
@@ -59,7 +61,8 @@ public final class JobLauncherVerticle extends VerticleBase {
         String op = message.headers().get(Addresses.Headers.OPERATION);
         try {
             if (OP_COMPILE.equals(op)) {
-                message.reply(new JsonObject(type.compile(JsonValues.plainMap(message.body()))));
+                message.reply(new JsonObject(type.compile(JsonValues.plainMap(message.body()),
+                        "true".equals(message.headers().get(HEADER_FROM_APP_CONTROLLER)))));
             } else if (OP_LAUNCH.equals(op)) {
                 launch(LaunchRequest.fromJson(message.body())).onComplete(ar -> {
                     if (ar.succeeded()) {
@@ -77,7 +80,7 @@ public final class JobLauncherVerticle extends VerticleBase {
     }
 
     private Future<JsonObject> launch(LaunchRequest request) {
-        Map<String, Object> compiled = type.compile(request.manifest());
+        Map<String, Object> compiled = type.compile(request.manifest(), request.fromAppController());
         JobPlan plan = type.plan(compiled, request);
         String jobName = SessionMeta.jobName(request.sessionId(), request.clientId());
         Job job = factory.job(request, type.name(), plan, jobName);

@@ -11,7 +11,15 @@ public interface JobType {
     String name();
 
     /** Validates the manifest and fills its defaults; the error names the field. */
-    Map<String, Object> compile(Map<String, Object> manifest);
+    default Map<String, Object> compile(Map<String, Object> manifest) {
+        return compile(manifest, false);
+    }
+
+    /**
+     * As {@link #compile(Map)}; with {@code fromAppController} (Hypha's whole ApplicationManifest),
+     * fields the type does not use are ignored instead of refused.
+     */
+    Map<String, Object> compile(Map<String, Object> manifest, boolean fromAppController);
 
     /** The pod of a session, from a compiled manifest. */
     JobPlan plan(Map<String, Object> compiled, LaunchRequest request);

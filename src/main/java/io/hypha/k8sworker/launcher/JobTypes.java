@@ -12,7 +12,7 @@ public final class JobTypes {
     }
 
     public static List<JobType> enabled(WorkerConfig config) {
-        List<JobType> all = List.of(new K8sJobType(config), new ClaudeAgentType(config), new CondaWorkerType(config));
+        List<JobType> all = List.of(new K8sJobType(config), new K8sJobType(K8sJobType.POD_NAME, config), new ClaudeAgentType(config), new CondaWorkerType(config));
         List<JobType> out = new ArrayList<>();
         for (JobType t : all) {
             if (config.jobTypeEnabled(t.name())) {

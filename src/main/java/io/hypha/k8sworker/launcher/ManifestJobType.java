@@ -32,8 +32,8 @@ abstract class ManifestJobType implements JobType {
     }
 
     @Override
-    public final Map<String, Object> compile(Map<String, Object> manifest) {
-        ManifestReader m = new ManifestReader(manifest);
+    public final Map<String, Object> compile(Map<String, Object> manifest, boolean fromAppController) {
+        ManifestReader m = new ManifestReader(manifest, fromAppController);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("type", m.oneOf("type", name, List.of(name)));
         readFields(m, out);

@@ -7,7 +7,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import io.hypha.k8sworker.bus.WorkerException;
 
@@ -17,7 +21,6 @@ import io.hypha.k8sworker.bus.WorkerException;
  */
 final class ManifestReader {
 
-    /** Standard fields of Hypha app manifests, which the app controller passes along and we ignore. */
     /**
      * Fields of Hypha's app manifests (its Artifact and ApplicationManifest models), which the app
      * controller passes along and job types ignore.
@@ -52,10 +55,26 @@ final class ManifestReader {
     static final int MAX_ENV_VALUE = 32 * 1024;
     static final int MAX_ITEMS = 100;
 
+    private static final Logger LOG = LoggerFactory.getLogger(ManifestReader.class);
+    /** Fields from the app controller already reported as ignored: each is logged once per worker, not per start. */
+    private static final Set<String> REPORTED = ConcurrentHashMap.newKeySet();
+    private static final int MAX_REPORTED = 1000;
+
     private final Map<String, Object> manifest;
     private final Set<String> read = new LinkedHashSet<>();
+    private final boolean fromAppController;
 
     ManifestReader(Object manifest) {
+        this(manifest, false);
+    }
+
+    /**
+     * {@code fromAppController}: the manifest is Hypha's whole ApplicationManifest, which gains fields
+     * with Hypha's releases; fields this worker does not know are then ignored (and reported once
+     * when set) instead of refused, so that a Hypha upgrade does not stop every app from starting.
+     */
+    ManifestReader(Object manifest, boolean fromAppController) {
+        this.fromAppController = fromAppController;
         if (!(manifest instanceof Map<?, ?> m)) {
             throw WorkerException.invalid("manifest must be a map, got " + typeName(manifest));
         }
@@ -82,10 +101,23 @@ final class ManifestReader {
                 unknown.add(key);
             }
         }
+        if (!unknown.isEmpty() && fromAppController) {
+            for (String key : unknown) {
+                if (!isEmpty(manifest.get(key)) && REPORTED.size() < MAX_REPORTED && REPORTED.add(jobType + "." + key)) {
+                    LOG.warn("manifest.{} from Hypha's app controller is not used by type {} and is ignored", shown(key), jobType);
+                }
+            }
+            return;
+        }
         if (!unknown.isEmpty()) {
             throw WorkerException.invalid("manifest." + unknown.iterator().next() + ": unknown field for type " + jobType
                     + (unknown.size() > 1 ? " (also unknown: " + String.join(", ", unknown) + ")" : ""));
         }
+    }
+
+    private static boolean isEmpty(Object v) {
+        return v == null || v instanceof String s && s.isEmpty() || v instanceof Map<?, ?> m && m.isEmpty()
+                || v instanceof List<?> l && l.isEmpty() || Boolean.FALSE.equals(v);
     }
 
     String string(String field, String def) {

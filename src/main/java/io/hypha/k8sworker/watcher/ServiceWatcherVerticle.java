@@ -54,6 +54,10 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     public static final String OP_STOP = "stop";
     public static final String OP_LOGS = "logs";
     public static final String OP_STOP_ALL = "stop-all";
+    /** Run a command in a session's running pod: a SessionRequest plus command, timeoutSeconds and maxBytes. */
+    public static final String OP_EXEC = "exec";
+    /** A daemon app's session started: stop the app's older sessions ({sessionId, workspace, daemonApp}). */
+    public static final String OP_REPLACE_DAEMON = "replace-daemon";
     public static final String OP_ADMIT = "admit";
     public static final String OP_RELEASE = "release";
     /** How long room for a launch is held if neither its Job appears nor the launch reports failure. */
@@ -69,6 +73,19 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private final Map<String, String> jobNameBySession = new HashMap<>();
     private final Map<String, Map<String, Pod>> podsBySessionKey = new HashMap<>();
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
+    /**
+     * The start-up progress of recent sessions, for get_logs' "progress" items as Hypha's workers keep
+     * them: at most {@link #PROGRESS_PER_SESSION} per session, of the {@link #PROGRESS_SESSIONS} latest
+     * sessions, dropped with the Job; kept in memory only, so a restarted worker has none of earlier starts.
+     */
+    private final Map<String, List<String>> progressBySession = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, List<String>> eldest) {
+            return size() > PROGRESS_SESSIONS;
+        }
+    };
+    static final int PROGRESS_PER_SESSION = 50;
+    static final int PROGRESS_SESSIONS = 1000;
     /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
     private final Map<String, String> admitted = new HashMap<>();
     /** The user of each admitted session that counts towards policy.maxSessionsPerUser; entries leave with {@link #admitted}'s. */
@@ -220,6 +237,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
         if (sessionId != null) {
             jobNameBySession.remove(sessionId, job.getMetadata().getName());
+            progressBySession.remove(sessionId);
         }
         List<Waiter> pending = sessionId == null ? null : waiters.remove(sessionId);
         if (pending != null) {
@@ -294,6 +312,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 case OP_STOP -> stop(SessionRequest.fromJson(body));
                 case OP_LOGS -> logs(SessionRequest.fromJson(body));
                 case OP_STOP_ALL -> stopAll();
+                case OP_EXEC -> exec(SessionRequest.fromJson(body), body);
+                case OP_REPLACE_DAEMON -> replaceDaemon(body.getString("sessionId"), body.getString("workspace"), body.getString("daemonApp"));
                 case OP_ADMIT -> admit(Admission.fromJson(body));
                 case OP_RELEASE -> {
                     admitted.remove(Admission.fromJson(body).sessionId());
@@ -451,6 +471,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                         "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));
             }
             JsonArray items = new JsonArray();
+            for (String p : progressBySession.getOrDefault(s.sessionId(), List.of())) {
+                items.add(new JsonObject().put("type", "progress").put("content", p));
+            }
             for (Event e : events) {
                 String kind = "Warning".equals(e.getType()) ? "error" : "info";
                 items.add(new JsonObject().put("type", kind).put("content",
@@ -475,6 +498,61 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture(new JsonObject().put("items", new JsonArray(filtered.getList().subList(from, to)))
                     .put("total", total).put("offset", offset).put("limit", limit));
         });
+    }
+
+    /**
+     * Stops the sessions of the same daemon app in the same workspace that were created before this
+     * one: the newest start wins, so concurrent starts of one app also end with a single session.
+     */
+    private Future<JsonObject> replaceDaemon(String sessionId, String workspace, String daemonApp) {
+        Optional<SessionView> current = view(sessionId);
+        if (current.isEmpty() || daemonApp == null) {
+            return Future.succeededFuture(new JsonObject().put("replaced", new JsonArray()));
+        }
+        java.time.Instant createdAt = createdAt(current.get());
+        List<SessionView> older = jobsByName.values().stream().map(this::viewOf)
+                .filter(s -> s.sessionId() != null && !s.sessionId().equals(sessionId))
+                .filter(s -> workspace.equals(s.workspace()) && daemonApp.equals(s.annotation(SessionMeta.DAEMON_APP)))
+                .filter(s -> createdAt(s).isBefore(createdAt))
+                .toList();
+        JsonArray replaced = new JsonArray();
+        List<Future<Void>> deletions = new ArrayList<>();
+        for (SessionView s : older) {
+            LOG.info("daemon app {}: session {} replaces session {}", daemonApp, sessionId, s.sessionId());
+            replaced.add(s.sessionId());
+            deletions.add(deleteSession(s));
+        }
+        return Future.join(new ArrayList<>(deletions)).transform(x -> Future.succeededFuture(new JsonObject().put("replaced", replaced)));
+    }
+
+    private static java.time.Instant createdAt(SessionView s) {
+        try {
+            return java.time.Instant.parse(s.annotation(SessionMeta.CREATED_AT));
+        } catch (RuntimeException e) {
+            return java.time.Instant.EPOCH;
+        }
+    }
+
+    private Future<JsonObject> exec(SessionRequest request, JsonObject body) {
+        SessionView s = owned(request);
+        Pod pod = s.latestPod().filter(p -> "Running".equals(SessionView.phase(p)) && p.getMetadata().getDeletionTimestamp() == null)
+                .orElseThrow(() -> new WorkerException(ErrorCode.INVALID_REQUEST, "session " + request.sessionId()
+                        + " has no running pod to execute in (status: " + s.status() + ")"));
+        List<String> command = body.getJsonArray("command").stream().map(String::valueOf).toList();
+        return Future.fromCompletionStage(kube.exec(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, command,
+                        body.getInteger("timeoutSeconds"), body.getInteger("maxBytes")), context)
+                .recover(err -> {
+                    Throwable cause = unwrap(err);
+                    if (cause instanceof RejectedExecutionException) {
+                        return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
+                                "execute: the worker is reading as many logs and opening as many commands as it may at once "
+                                        + "(logs.threads, logs.queue); try again shortly"));
+                    }
+                    return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE, "execute: Kubernetes refused the command: "
+                            + cause.getMessage()));
+                })
+                .map(r -> new JsonObject().put("pod", pod.getMetadata().getName()).put("exitCode", r.exitCode())
+                        .put("stdout", r.stdout()).put("stderr", r.stderr()).put("truncated", r.truncated()).put("timedOut", r.timedOut()));
     }
 
     /**
@@ -517,22 +595,37 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 return;
             }
             lastProgress = message;
+            recordProgress(sessionId, type, message);
             vertx.eventBus().publish(Addresses.sessionProgress(sessionId), new JsonObject().put("type", type).put("message", message));
         }
 
         void fail(WorkerException e) {
             vertx.cancelTimer(timer);
-            done.tryFail(e);
+            if (done.tryFail(e)) {
+                recordProgress(sessionId, "error", e.getMessage());
+            }
         }
 
         void complete(JsonObject info) {
             vertx.cancelTimer(timer);
-            done.tryComplete(info);
+            if (done.tryComplete(info)) {
+                recordProgress(sessionId, "success", "Session " + sessionId + " started");
+            }
+        }
+    }
+
+    /** One progress message, as Hypha's workers log them ("INFO: ..."). */
+    private void recordProgress(String sessionId, String type, String message) {
+        List<String> list = progressBySession.computeIfAbsent(sessionId, k -> new ArrayList<>());
+        if (list.size() < PROGRESS_PER_SESSION) {
+            list.add(type.toUpperCase(java.util.Locale.ROOT) + ": " + message);
         }
     }
 
     private Future<JsonObject> await(StartWatch request) {
         String sessionId = request.sessionId();
+        String jobName = jobNameBySession.get(sessionId);
+        recordProgress(sessionId, "info", (jobName == null ? "Job" : "Job " + jobName) + " created; waiting for its pod");
         Waiter w = new Waiter(sessionId, request);
         waiters.computeIfAbsent(sessionId, k -> new ArrayList<>()).add(w);
         long startTimeoutMs = config.kubernetes().startTimeoutSeconds() * 1000L;

@@ -120,6 +120,25 @@ class WorkerConfigTest {
     }
 
     @Test
+    void executeAndVolumeClaimsHaveSafeDefaultsAndCanBeSet() {
+        WorkerConfig c = WorkerConfig.load(FILE, Map.of());
+        assertThat(c.policy().allowExecute()).isTrue();
+        assertThat(c.policy().maxExecuteOutputBytes()).isEqualTo(1048576);
+        assertThat(c.policy().allowedVolumeClaims()).isEmpty();
+        assertThat(c.jobTypeEnabled("k8s-pod")).isTrue();
+        WorkerConfig set = WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_ALLOW_EXECUTE", "false",
+                "HYPHA_K8S_WORKER_POLICY_MAX_EXECUTE_OUTPUT_BYTES", "2048", "HYPHA_K8S_WORKER_POLICY_ALLOWED_VOLUME_CLAIMS", "a,b",
+                "HYPHA_K8S_WORKER_JOB_TYPES_K8S_POD_ENABLED", "false"));
+        assertThat(set.policy().allowExecute()).isFalse();
+        assertThat(set.policy().maxExecuteOutputBytes()).isEqualTo(2048);
+        assertThat(set.policy().allowedVolumeClaims()).containsExactly("a", "b");
+        assertThat(set.jobTypeEnabled("k8s-pod")).isFalse();
+        assertThat(set.redacted().getJsonObject("policy").getBoolean("allowExecute")).isFalse();
+        assertThatThrownBy(() -> WorkerConfig.load(FILE, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_EXECUTE_OUTPUT_BYTES", "100")))
+                .hasMessageContaining("policy.maxExecuteOutputBytes must be at least 1024");
+    }
+
+    @Test
     void theSessionSizeAndLogBoundsHaveTheirDefaultsCanBeSetAndAreChecked() {
         WorkerConfig c = WorkerConfig.load(FILE, Map.of());
         assertThat(c.policy().maxManifestBytes()).isEqualTo(65536);

@@ -44,12 +44,15 @@ class PodSecurityTest {
                     "env", Map.of("A", "b"), "secret_env", Map.of("KEY", Map.of("secret", "app-keys", "key", "k")),
                     "service_account", "runner", "node_selector", Map.of("kubernetes.io/os", "linux"),
                     "resources", Map.of("requests", Map.of("cpu", "250m", "memory", "128Mi"))),
+            "k8s-pod", Map.of("image", "python:3.11", "command", List.of("sleep", "60"), "working_dir", "/data",
+                    "volumes", List.of(Map.of("name", "data", "mount_path", "/data", "pvc_name", "app-data"))),
             "claude-agent", Map.of(),
             "conda-worker", Map.of());
 
     private final WorkerConfig config = WorkerConfig.load(Path.of("conf/config.yaml"), Map.of(
             "HYPHA_K8S_WORKER_POLICY_ALLOWED_SERVICE_ACCOUNTS", "runner",
-            "HYPHA_K8S_WORKER_POLICY_ALLOWED_SECRET_NAMES", "app-keys"));
+            "HYPHA_K8S_WORKER_POLICY_ALLOWED_SECRET_NAMES", "app-keys",
+            "HYPHA_K8S_WORKER_POLICY_ALLOWED_VOLUME_CLAIMS", "app-data"));
 
     @Test
     void everyJobTypesPodIsAdmittedUnderTheRestrictedStandard() {

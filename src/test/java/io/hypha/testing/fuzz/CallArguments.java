@@ -22,7 +22,7 @@ public final class CallArguments {
     public record Call(String method, List<Object> args, Map<String, Object> kwargs) {
     }
 
-    static final List<String> METHODS = List.of("start", "compile", "stop", "get_logs", "get_session_info", "list_sessions");
+    static final List<String> METHODS = List.of("start", "compile", "stop", "get_logs", "get_session_info", "list_sessions", "execute");
 
     /** Session ids: plausible, foreign, empty, huge, with the client's retry words. */
     public static Arbitrary<Object> sessionIds(String workspace, String existing) {
@@ -81,9 +81,34 @@ public final class CallArguments {
                 Tuple.of(1, Manifests.nesting(33, 300).map(n -> (Object) Map.of("manifest", Map.of("env", n)))));
     }
 
+    /** execute's config: Hypha's keys with good and bad values, an unknown key, or anything. */
+    static Arbitrary<Object> executeConfig() {
+        Arbitrary<Object> value = Arbitraries.oneOf(Arbitraries.of("/bin/sh", "/bin/bash", "main", "sidecar", "sh", "").map(v -> (Object) v),
+                counts(), Manifests.anyValue(1));
+        return Arbitraries.frequencyOf(
+                Tuple.of(4, Arbitraries.maps(Arbitraries.of("timeout", "container", "shell", "user"), value).ofMaxSize(3)
+                        .map(m -> (Object) m)),
+                Tuple.of(1, Manifests.anyValue(2)));
+    }
+
+    /** Scripts: plain commands, shell, long, and anything. */
+    static Arbitrary<Object> scripts() {
+        return Arbitraries.oneOf(Arbitraries.of("id -u", "echo hi | wc -c", "", " ", "exit 3", "x".repeat(100_000))
+                .map(s -> (Object) s), Manifests.text().map(s -> (Object) s), Manifests.anyValue(1));
+    }
+
+    /** The value of a named parameter of a method: usually shaped for it, sometimes anything. */
+    static Arbitrary<Object> param(String method, String name, String workspace, String existing) {
+        if ("execute".equals(method) && "config".equals(name)) {
+            return executeConfig();
+        }
+        return param(name, workspace, existing);
+    }
+
     /** The value of a named parameter: usually shaped for it, sometimes anything. */
     static Arbitrary<Object> param(String name, String workspace, String existing) {
         return switch (name) {
+            case "script" -> scripts();
             case "config" -> startConfig();
             case "manifest" -> Arbitraries.frequencyOf(Tuple.of(5, Manifests.manifests(300).map(m -> (Object) m)),
                     Tuple.of(1, Manifests.anyValue(2)), Tuple.of(1, Manifests.nesting(33, 300)));
@@ -101,6 +126,7 @@ public final class CallArguments {
             case "compile" -> List.of("manifest", "files", "config");
             case "get_logs" -> List.of("session_id", "type", "offset", "limit");
             case "list_sessions" -> List.of("workspace");
+            case "execute" -> List.of("session_id", "script", "config");
             default -> List.of("session_id");
         };
     }
@@ -112,7 +138,7 @@ public final class CallArguments {
     public static Arbitrary<Call> calls(String workspace, String existing) {
         return Arbitraries.of(METHODS).flatMap(method -> {
             List<String> params = params(method);
-            Arbitrary<List<Object>> values = Combinators.combine(params.stream().map(p -> param(p, workspace, existing)).toList())
+            Arbitrary<List<Object>> values = Combinators.combine(params.stream().map(p -> param(method, p, workspace, existing)).toList())
                     .as(l -> l);
             return Combinators.combine(values, Arbitraries.integers().between(0, params.size()),
                     Arbitraries.integers().between(0, (1 << params.size()) - 1), Arbitraries.integers().between(0, 9),
