@@ -97,6 +97,8 @@ public final class HyphaClient {
         final String id;
         final String targetId;
         final Map<String, RpcFunction> callbacks = new HashMap<>();
+        /** Generators this session serves to its target, closed when the session goes. */
+        final List<ServedGenerator> generators = new ArrayList<>(1);
         Promise<Object> promise;
         String description;
         long timeoutMs;
@@ -106,6 +108,118 @@ public final class HyphaClient {
         Session(String id, String targetId) {
             this.id = id;
             this.targetId = targetId;
+        }
+    }
+
+    /**
+     * A generator of ours held by a consumer: its {@code next} and {@code close} are callbacks of
+     * one session, so only that session's target may call them. One item is produced per request.
+     */
+    private final class ServedGenerator {
+        final Session session;
+        final String nextId;
+        final String closeId;
+        final RpcGenerator source;
+        boolean producing;
+        boolean finished;
+        long idleTimer = -1;
+
+        ServedGenerator(Session session, String objectId, RpcGenerator source) {
+            this.session = session;
+            this.nextId = objectId;
+            this.closeId = objectId + ":close";
+            this.source = source;
+        }
+
+        Future<Object> next() {
+            if (finished) {
+                return Future.succeededFuture(stopIteration());
+            }
+            if (producing) {
+                return Future.failedFuture(new IllegalStateException("the previous item of this generator is still being produced"));
+            }
+            producing = true;
+            cancelIdleTimer();
+            Future<Object> item;
+            try {
+                item = source.next();
+            } catch (RuntimeException e) {
+                item = Future.failedFuture(e);
+            }
+            return item.transform(ar -> {
+                producing = false;
+                if (ar.failed()) {
+                    finish(true);
+                    return Future.failedFuture(ar.cause());
+                }
+                if (ar.result() == RpcGenerator.END) {
+                    finish(false);
+                    return Future.succeededFuture(stopIteration());
+                }
+                if (!finished) {
+                    armIdleTimer();
+                }
+                return Future.succeededFuture(ar.result());
+            });
+        }
+
+        /** Ends the stream: the callbacks go, and the source is closed unless it ended by itself. */
+        void finish(boolean closeSource) {
+            if (finished) {
+                return;
+            }
+            finished = true;
+            cancelIdleTimer();
+            session.callbacks.remove(nextId);
+            session.callbacks.remove(closeId);
+            session.generators.remove(this);
+            if (session.callbacks.isEmpty() && session.promise == null) {
+                sessions.remove(session.id);
+            }
+            if (closeSource) {
+                try {
+                    source.close().onFailure(err -> LOG.debug("closing a generator failed: {}", err.getMessage()));
+                } catch (RuntimeException e) {
+                    LOG.debug("closing a generator failed: {}", e.toString());
+                }
+            }
+        }
+
+        void armIdleTimer() {
+            cancelIdleTimer();
+            idleTimer = vertx.setTimer(options.getGeneratorIdleTimeout().toMillis(), t -> {
+                idleTimer = -1;
+                if (!producing && !finished) {
+                    LOG.info("closing a generator {} did not ask from for {} s", session.targetId,
+                            options.getGeneratorIdleTimeout().toSeconds());
+                    finish(true);
+                }
+            });
+        }
+
+        void cancelIdleTimer() {
+            if (idleTimer >= 0) {
+                vertx.cancelTimer(idleTimer);
+                idleTimer = -1;
+            }
+        }
+    }
+
+    /** How many generators this client serves right now. For tests. */
+    int servedGeneratorCount() {
+        return sessions.values().stream().mapToInt(s -> s.generators.size()).sum();
+    }
+
+    private static Map<String, Object> stopIteration() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "stop_iteration");
+        return m;
+    }
+
+    /** A session that goes takes the generators it serves with it. */
+    private void releaseGenerators(Session s) {
+        for (ServedGenerator g : new ArrayList<>(s.generators)) {
+            g.finish(true);
         }
     }
 
@@ -323,6 +437,7 @@ public final class HyphaClient {
             }
             it.remove();
             cancelTimer(s);
+            releaseGenerators(s);
             if (s.promise != null) {
                 s.promise.tryFail(new HyphaException.ConnectionClosed(reason + " (" + s.description + ")"));
             }
@@ -332,7 +447,16 @@ public final class HyphaClient {
     private void collectIdleSessions() {
         long now = System.nanoTime();
         // sessions that only hold callbacks (results, fire-and-forget) live until idle for 10 minutes
-        sessions.values().removeIf(s -> s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS);
+        List<Session> idle = new ArrayList<>();
+        for (Session s : sessions.values()) {
+            if (s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS) {
+                idle.add(s);
+            }
+        }
+        for (Session s : idle) {
+            sessions.remove(s.id);
+            releaseGenerators(s);
+        }
     }
 
     // ------------------------------------------------------------------ services we provide
@@ -1331,6 +1455,15 @@ public final class HyphaClient {
             // forwarded as the same reference, so the receiver calls its owner directly
             return new LinkedHashMap<>(rm.encoded());
         }
+        if (v instanceof RemoteGenerator rg) {
+            return new LinkedHashMap<>(rg.encoded());
+        }
+        if (v instanceof RpcGenerator g) {
+            if (session == null) {
+                throw new IllegalArgumentException("a generator can only be sent as an argument or result of a call");
+            }
+            return serveGenerator(g, session);
+        }
         if (v instanceof Throwable t) {
             return errorValue(t);
         }
@@ -1376,6 +1509,74 @@ public final class HyphaClient {
             return out;
         }
         return v;
+    }
+
+    /**
+     * Our generator, sent in a call or a reply: its next and close become callbacks of the session,
+     * which only the session's target may call (Python's wire form: {@code _rclose_method} is
+     * {@code <session>.<id>:close}).
+     */
+    private Map<String, Object> serveGenerator(RpcGenerator source, Session session) {
+        String objectId = newId(16);
+        ServedGenerator served = new ServedGenerator(session, objectId, source);
+        session.callbacks.put(served.nextId, RpcFunction.of("next", inv -> served.next()));
+        session.callbacks.put(served.closeId, RpcFunction.of("close", inv -> {
+            served.finish(true);
+            return true;
+        }));
+        session.generators.add(served);
+        served.armIdleTimer();
+        watchDisconnects();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "generator");
+        if (publicBaseUrl != null) {
+            m.put("_rserver", publicBaseUrl);
+        }
+        m.put("_rtarget", fullClientId());
+        m.put("_rmethod", session.id + "." + served.nextId);
+        m.put("_rclose_method", session.id + "." + served.closeId);
+        m.put("_rpromise", "*");
+        m.put("_rdoc", "Remote generator");
+        return m;
+    }
+
+    private boolean watchingDisconnects;
+
+    /**
+     * Generators are closed when their consumer leaves: the server tells the workspace's
+     * subscribers of each client that disconnects (consumers in other workspaces are caught by the
+     * idle timeout instead).
+     */
+    private void watchDisconnects() {
+        if (watchingDisconnects) {
+            return;
+        }
+        watchingDisconnects = true;
+        listeners.computeIfAbsent("client_disconnected", k -> new ArrayList<>()).add(this::onClientDisconnected);
+        subscribe(List.of("client_disconnected")).onFailure(err -> {
+            LOG.warn("not told of disconnecting clients, generators end only by their idle timeout: {}", err.getMessage());
+        });
+    }
+
+    private void onClientDisconnected(Map<String, Object> event) {
+        Object data = event.get("data") instanceof Map<?, ?> d ? d : event;
+        Map<?, ?> fields = (Map<?, ?>) data;
+        Object id = fields.get("id") != null ? fields.get("id") : event.get("client");
+        if (id == null) {
+            return;
+        }
+        String ws = fields.get("workspace") != null ? fields.get("workspace").toString() : workspace;
+        String gone = id.toString().contains("/") ? id.toString() : ws + "/" + id;
+        List<Session> theirs = new ArrayList<>();
+        for (Session s : sessions.values()) {
+            if (!s.generators.isEmpty() && gone.equals(qualify(s.targetId, workspace))) {
+                theirs.add(s);
+            }
+        }
+        for (Session s : theirs) {
+            LOG.debug("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
+            releaseGenerators(s);
+        }
     }
 
     static Map<String, Object> errorValue(Throwable t) {
@@ -1425,6 +1626,21 @@ public final class HyphaClient {
                             throw new IllegalArgumentException("a function without _rmethod");
                         }
                         return new RemoteMethod(this, m, remoteParent);
+                    }
+                    case "generator": {
+                        Map<String, Object> m = new LinkedHashMap<>(map);
+                        String target = str(m.get("_rtarget"));
+                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
+                            m.put("_rtarget", remoteWs + "/" + target);
+                        }
+                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
+                            throw new ForeignFunctionException("");
+                        }
+                        if (!(m.get("_rmethod") instanceof String) || !(m.get("_rtarget") instanceof String)
+                                || m.containsKey("_rclose_method") && !(m.get("_rclose_method") instanceof String)) {
+                            throw new IllegalArgumentException("a generator without _rtarget and _rmethod, or with a malformed _rclose_method");
+                        }
+                        return new RemoteGenerator(this, m, remoteParent);
                     }
                     case "error":
                         return new RemoteException(str(map.get("_rvalue")), str(map.get("_rtrace")));
