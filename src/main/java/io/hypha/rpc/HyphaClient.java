@@ -1574,7 +1574,7 @@ public final class HyphaClient {
             }
         }
         for (Session s : theirs) {
-            LOG.debug("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
+            LOG.info("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
             releaseGenerators(s);
         }
     }
