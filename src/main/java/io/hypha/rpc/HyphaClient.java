@@ -81,6 +81,8 @@ public final class HyphaClient {
     private long gcTimer = -1;
 
     private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
+    /** Interface objects we sent ({@code _rintf}): local services, never registered, each callable by one client only. */
+    private final Map<String, ServedInterface> interfaces = new HashMap<>();
     private final Map<String, Session> sessions = new HashMap<>();
     /** Large messages being received, keyed by {@link #cacheKey}: each sender sees only its own keys. */
     private final Map<String, ChunkCache> messageCache = new HashMap<>();
@@ -221,6 +223,10 @@ public final class HyphaClient {
         for (ServedGenerator g : new ArrayList<>(s.generators)) {
             g.finish(true);
         }
+    }
+
+    /** An interface object of ours held by one client, its only allowed caller. */
+    private record ServedInterface(String id, String allowedCaller, Map<String, RpcFunction> functions) {
     }
 
     /** A large message arriving in chunks from one sender. */
@@ -424,6 +430,7 @@ public final class HyphaClient {
         vertx.cancelTimer(gcTimer);
         vertx.cancelTimer(cacheSweepTimer);
         failSessions(s -> true, cause.getMessage());
+        interfaces.clear();
         messageCache.clear();
         cachedBytesBySender.clear();
         cachedBytes = 0;
@@ -1250,6 +1257,7 @@ public final class HyphaClient {
         ServiceDefinition svc = null;
         String memberPath = null;
         Session session = null;
+        ServedInterface intf = null;
         boolean isReply = false;
         if (!to.startsWith(workspace + "/")) {
             refusal = new SecurityException("Workspace mismatch: " + to + " is not in " + workspace);
@@ -1258,10 +1266,16 @@ public final class HyphaClient {
             String serviceId = next < 0 ? rest : rest.substring(0, next);
             memberPath = next < 0 ? "" : rest.substring(next + 1);
             svc = services.get(serviceId);
-            Object member = svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
+            intf = svc == null && serviceId.startsWith("_rintf_") ? interfaces.get(serviceId) : null;
+            Object member = intf != null ? intf.functions().get(memberPath)
+                    : svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
             if (!(member instanceof RpcFunction fn)) {
                 refusal = new IllegalArgumentException("Method not found: " + methodName + " at " + clientId);
-            } else if (!mayCall(svc, from, remoteWs)) {
+            } else if (intf != null && !from.equals(intf.allowedCaller())) {
+                LOG.warn("refusing {} from {}: the interface was sent to {}", path, from, intf.allowedCaller());
+                refusal = new SecurityException("Permission denied for interface method " + path
+                        + ": it was sent to another client");
+            } else if (intf == null && !mayCall(svc, from, remoteWs)) {
                 refusal = new SecurityException("Permission denied for invoking protected method " + methodName
                         + ", workspace mismatch: " + workspace + " != " + remoteWs);
             } else {
@@ -1302,6 +1316,10 @@ public final class HyphaClient {
         }
         if (svc != null) {
             invoke(target, message, svc.requiresContext(memberPath) ? ctx : null, replier, from, remoteWs, callerSession);
+            return;
+        }
+        if (intf != null) {
+            invoke(target, message, null, replier, from, remoteWs, callerSession);
             return;
         }
         if (isReply) {
@@ -1487,6 +1505,13 @@ public final class HyphaClient {
         if (v instanceof JsonArray json) {
             return encode(json.getList(), session);
         }
+        if (v instanceof Map<?, ?> map && Boolean.TRUE.equals(map.get("_rintf"))
+                && map.entrySet().stream().anyMatch(e -> e.getValue() instanceof RpcFunction && !String.valueOf(e.getKey()).startsWith("_"))) {
+            if (session == null) {
+                throw new IllegalArgumentException("an interface object can only be sent as an argument or result of a call");
+            }
+            return serveInterface(map, session);
+        }
         if (v instanceof Map<?, ?> map) {
             Map<Object, Object> out = new LinkedHashMap<>(Math.max(4, map.size() * 4 / 3 + 1));
             for (Map.Entry<?, ?> e : map.entrySet()) {
@@ -1577,6 +1602,58 @@ public final class HyphaClient {
             LOG.info("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
             releaseGenerators(s);
         }
+        if (interfaces.values().removeIf(i -> gone.equals(i.allowedCaller()))) {
+            LOG.info("dropped the interface objects held by {}, which disconnected", gone);
+        }
+    }
+
+    /**
+     * Our interface object ({@code "_rintf": true} and functions), sent in a call or a reply: its
+     * functions become a local service {@code _rintf_<id>} that only the session's target may call,
+     * living past the call until that client calls {@code _dispose}, disconnects, or this client
+     * leaves. Sent as Python sends it: functions as service methods, plus {@code _dispose} and
+     * {@code _rintf_service_id}; the id is also put into the map given, when it is mutable.
+     */
+    @SuppressWarnings("unchecked")
+    private Map<String, Object> serveInterface(Map<?, ?> object, Session session) {
+        String id = "_rintf_" + newId(22);
+        String allowedCaller = qualify(session.targetId, workspace);
+        Map<String, RpcFunction> functions = new HashMap<>();
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : object.entrySet()) {
+            String key = String.valueOf(e.getKey());
+            if (e.getValue() instanceof RpcFunction fn && !key.startsWith("_")) {
+                functions.put(key, fn);
+                out.put(key, encodedFunction("services." + id + "." + key, fn));
+            } else {
+                out.put(key, encode(e.getValue(), session));
+            }
+        }
+        RpcFunction dispose = RpcFunction.of("_dispose", inv -> {
+            disposeInterface(id);
+            return null;
+        }).description("Frees this interface object at its sender");
+        functions.put("_dispose", dispose);
+        interfaces.put(id, new ServedInterface(id, allowedCaller, functions));
+        out.put("_dispose", encodedFunction("services." + id + "._dispose", dispose));
+        out.put("_rintf_service_id", id);
+        try {
+            ((Map<Object, Object>) object).put("_rintf_service_id", id);
+        } catch (UnsupportedOperationException | ClassCastException e) {
+            // an immutable map: the caller learns the id from interfaceIds() if it needs it
+        }
+        watchDisconnects();
+        return out;
+    }
+
+    /** Removes an interface object we sent; true if it was there. */
+    public Future<Boolean> disposeInterface(String interfaceId) {
+        return onLoop(() -> Future.succeededFuture(interfaces.remove(interfaceId) != null));
+    }
+
+    /** The ids of the interface objects this client serves. */
+    public Future<Set<String>> interfaceIds() {
+        return onLoop(() -> Future.succeededFuture(new HashSet<>(interfaces.keySet())));
     }
 
     static Map<String, Object> errorValue(Throwable t) {
@@ -1671,6 +1748,9 @@ public final class HyphaClient {
                 } catch (ForeignFunctionException f) {
                     throw f.within("." + e.getKey());
                 }
+            }
+            if (Boolean.TRUE.equals(map.get("_rintf"))) {
+                return new RemoteInterface(map);
             }
             return map;
         }
