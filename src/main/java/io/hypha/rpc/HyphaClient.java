@@ -296,6 +296,53 @@ public final class HyphaClient {
         return client.onLoop(client::start);
     }
 
+    /**
+     * Logs in through the server's login service and completes with the token: connects
+     * anonymously, starts a login, hands its context (the {@code login_url} for the user) to the
+     * callback, waits for the user to log in, and disconnects.
+     */
+    public static Future<String> login(Vertx vertx, LoginOptions options) {
+        return loginCheck(vertx, options, false).map(v -> v == null ? null : v.toString());
+    }
+
+    /** As {@link #login}, completing with the user's profile ({@code token}, {@code email}, {@code user_id}, ...). */
+    @SuppressWarnings("unchecked")
+    public static Future<Map<String, Object>> loginWithProfile(Vertx vertx, LoginOptions options) {
+        return loginCheck(vertx, options, true).map(v -> v instanceof Map<?, ?> m ? (Map<String, Object>) m : null);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Future<Object> loginCheck(Vertx vertx, LoginOptions options, boolean profile) {
+        long timeoutSeconds = Math.max(1, options.getTimeout().toSeconds());
+        return connect(vertx, new ConnectOptions().setServerUrl(options.getServerUrl())
+                .setMethodTimeout(options.getTimeout()).setReconnect(false)).compose(client -> {
+            Future<Object> token = client.getService(options.getLoginServiceId()).compose(svc -> {
+                Map<String, Object> startArgs = new LinkedHashMap<>();
+                if (options.getWorkspace() != null) {
+                    startArgs.put("workspace", options.getWorkspace());
+                    startArgs.put("expires_in", options.getExpiresIn());
+                }
+                return svc.callWithKwargs("start", List.of(), startArgs).compose(started -> {
+                    if (!(started instanceof Map<?, ?> context) || !(context.get("key") instanceof String key)) {
+                        return Future.failedFuture(new HyphaException("the login service did not start a login: " + started));
+                    }
+                    Future<?> shown;
+                    if (options.getLoginCallback() != null) {
+                        shown = options.getLoginCallback().apply((Map<String, Object>) context);
+                    } else {
+                        LOG.info("Please open your browser and log in at {}", context.get("login_url"));
+                        shown = Future.succeededFuture();
+                    }
+                    // the check waits up to the timeout itself; the call may take a little longer
+                    return (shown == null ? Future.succeededFuture() : shown).compose(x -> svc.method("check")
+                            .callWithTimeout(options.getTimeout().plusSeconds(30), List.of(key),
+                                    Map.of("timeout", timeoutSeconds, "profile", profile)));
+                });
+            });
+            return token.eventually(client::disconnect);
+        });
+    }
+
     private Future<HyphaClient> start() {
         connection = new WebSocketConnection(vertx, context, options, clientId, new WebSocketConnection.Listener() {
             @Override
@@ -500,6 +547,20 @@ public final class HyphaClient {
         });
     }
 
+    /**
+     * Registers the public {@code probes} service as Python's {@code register_probes} does, e.g.
+     * {@code readiness} and {@code liveness} functions: the server answers
+     * {@code GET <server>/<workspace>/services/probes/<name>} with what they return.
+     */
+    public Future<String> registerProbes(Map<String, RpcFunction> probes) {
+        ServiceDefinition.Builder b = ServiceDefinition.builder("probes").name("Probes").type("probes")
+                .visibility(Visibility.PUBLIC)
+                .description("Probes Service, visit " + (publicBaseUrl == null ? "" : publicBaseUrl) + "/" + workspace
+                        + "/services/probes for the available probes.");
+        probes.forEach(b::member);
+        return registerService(b.build());
+    }
+
     private Map<String, Object> registrationInfo(ServiceDefinition svc) {
         Map<String, Object> config = svc.config();
         config.put("workspace", workspace);
@@ -559,6 +620,7 @@ public final class HyphaClient {
         m.put("_rpromise", "*");
         m.put("_rname", fn.name());
         m.put("_rdoc", fn.description());
+        m.put("_rschema", fn.schema());
         if (publicBaseUrl != null) {
             m.put("_rserver", publicBaseUrl);
         }
@@ -1734,6 +1796,10 @@ public final class HyphaClient {
                     }
                     case "memoryview":
                         return joinBytes(map.get("_rvalue"));
+                    case "pydantic_model":
+                        // a Python model's fields (its JSON dump); the schema beside them is Python's to rebuild the class
+                        return map.get("_rvalue") instanceof Map<?, ?> fields ? decode(fields, remoteParent, remoteWs, onlyTarget)
+                                : new LinkedHashMap<>();
                     case "set": {
                         Object items = decode(map.get("_rvalue"), remoteParent, remoteWs, onlyTarget);
                         return items instanceof List<?> l ? new LinkedHashSet<>(l) : new LinkedHashSet<>();
