@@ -667,11 +667,10 @@ public final class HyphaClient {
         cache.put("process", RpcFunction.of("process", inv -> {
             ChunkCache c = chunkCache(inv);
             dropChunks(cacheKey(c.owner, inv.stringArg("key")));
-            int total = c.chunks.values().stream().mapToInt(b -> b.length).sum();
-            ByteArrayOutputStream all = new ByteArrayOutputStream(total);
-            c.chunks.values().forEach(all::writeBytes);
+            // read across the chunks as they came: joining them first would copy the whole message
+            List<byte[]> chunks = new ArrayList<>(c.chunks.values());
             c.chunks.clear();
-            dispatchReassembled(all.toByteArray(), inv.context());
+            dispatchReassembled(chunks, inv.context());
             return null;
         }).param("key").optionalParam("heartbeat", false));
         cache.put("remove", RpcFunction.of("remove", inv -> {
@@ -831,8 +830,8 @@ public final class HyphaClient {
     }
 
     /** A reassembled message is stamped with the sender identity of the {@code process} call, which the server vouched for. */
-    private void dispatchReassembled(byte[] bytes, CallContext ctx) {
-        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(bytes, Integer.MAX_VALUE);
+    private void dispatchReassembled(List<byte[]> chunks, CallContext ctx) {
+        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(chunks);
         Map<String, Object> main = new LinkedHashMap<>(frame.main());
         Map<String, Object> stamp = ctx.raw();
         for (String k : List.of("from", "to", "ws", "user")) {
@@ -1144,12 +1143,12 @@ public final class HyphaClient {
         if (frame.length() <= CHUNK_SIZE + 1024) {
             return connection.send(frame);
         }
-        return sendChunked(frame.getBytes(), target, parentKey);
+        return sendChunked(frame, target, parentKey);
     }
 
     /** Uploads a large frame into the receiver's {@code message_cache} and has it processed there (§3.5). */
     @SuppressWarnings("unchecked")
-    private Future<Void> sendChunked(byte[] frame, String target, String parentKey) {
+    private Future<Void> sendChunked(Buffer frame, String target, String parentKey) {
         // two chunked messages with the same key would collide in the receiver's cache
         boolean keyedByParent = parentKey != null && chunkKeysInUse.add(parentKey);
         String key = keyedByParent ? parentKey : newId(22);
@@ -1179,7 +1178,7 @@ public final class HyphaClient {
             RemoteMethod create = (RemoteMethod) cache.get("create");
             RemoteMethod process = (RemoteMethod) cache.get("process");
             RemoteMethod remove = (RemoteMethod) cache.get("remove");
-            int count = (frame.length + CHUNK_SIZE - 1) / CHUNK_SIZE;
+            int count = (frame.length() + CHUNK_SIZE - 1) / CHUNK_SIZE;
             return create.call(key, keyedByParent)
                     .compose(v -> parallel
                             ? uploadParallel((RemoteMethod) cache.get("set"), key, keyedByParent, frame, count)
@@ -1189,7 +1188,7 @@ public final class HyphaClient {
         }).<Void>mapEmpty().andThen(ar -> chunkKeysInUse.remove(key));
     }
 
-    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, byte[] frame, int count) {
+    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, Buffer frame, int count) {
         Promise<Void> done = Promise.promise();
         int[] next = {0};
         int[] finished = {0};
@@ -1215,7 +1214,7 @@ public final class HyphaClient {
         return done.future();
     }
 
-    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, byte[] frame, int index, int count) {
+    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, Buffer frame, int index, int count) {
         if (index >= count) {
             return Future.succeededFuture();
         }
@@ -1223,12 +1222,10 @@ public final class HyphaClient {
                 .compose(v -> uploadSequential(append, key, heartbeat, frame, index + 1, count));
     }
 
-    private static byte[] chunk(byte[] frame, int index) {
+    /** One chunk: a view of the packed frame, sent without copying it out first. */
+    private static MsgpackCodec.FrameSlice chunk(Buffer frame, int index) {
         int from = index * CHUNK_SIZE;
-        int to = Math.min(frame.length, from + CHUNK_SIZE);
-        byte[] out = new byte[to - from];
-        System.arraycopy(frame, from, out, 0, out.length);
-        return out;
+        return MsgpackCodec.slice(frame, from, Math.min(frame.length(), from + CHUNK_SIZE) - from);
     }
 
     // ------------------------------------------------------------------ incoming frames
@@ -1236,7 +1233,7 @@ public final class HyphaClient {
     private void handleFrame(Buffer buffer) {
         MsgpackCodec.Frame frame;
         try {
-            frame = MsgpackCodec.unpackFrame(buffer.getBytes(), options.getMaxMessageBytes());
+            frame = MsgpackCodec.unpackFrame(buffer, options.getMaxMessageBytes());
         } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
             LOG.warn("dropping a frame of {} bytes that does not decode: {}", buffer.length(), e.toString());
             return;
