@@ -644,13 +644,13 @@ public final class HyphaClient {
             }
             dropChunks(cacheKey);
             ChunkCache c = new ChunkCache(sender);
-            charge(c, CACHE_KEY_COST);
+            refusingReplyWhenFull(inv, () -> charge(c, CACHE_KEY_COST));
             messageCache.put(cacheKey, c);
             return null;
         }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
         cache.put("append", RpcFunction.of("append", inv -> {
             ChunkCache c = chunkCache(inv);
-            storeChunk(c, c.nextIndex, bytesArg(inv, "data"));
+            refusingReplyWhenFull(inv, () -> storeChunk(c, c.nextIndex, bytesArg(inv, "data")));
             c.nextIndex++;
             return null;
         }).param("key").param("data").optionalParam("heartbeat", false));
@@ -660,7 +660,7 @@ public final class HyphaClient {
             if (index < 0) {
                 throw new IllegalArgumentException("index must not be negative");
             }
-            storeChunk(c, index, bytesArg(inv, "data"));
+            refusingReplyWhenFull(inv, () -> storeChunk(c, index, bytesArg(inv, "data")));
             c.nextIndex = Math.max(c.nextIndex, index + 1);
             return null;
         }).param("key").param("index").param("data").optionalParam("heartbeat", false));
@@ -708,6 +708,28 @@ public final class HyphaClient {
                     + ", workspace mismatch: " + workspace + " != " + callerWs);
         }
         return serviceDescriptor(svc);
+    }
+
+    /**
+     * A chunk the full cache refuses: when it belongs to the reply of a call of ours, that call
+     * fails now with the reason (its sender could not deliver the reply) instead of at its timeout.
+     */
+    private void refusingReplyWhenFull(Invocation inv, Runnable store) {
+        try {
+            store.run();
+        } catch (IllegalStateException full) {
+            String key = inv.stringArg("key");
+            String sender = inv.context().from();
+            dropChunks(cacheKey(sender, key));
+            Session s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
+            if (s != null && s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
+                sessions.remove(s.id);
+                cancelTimer(s);
+                s.promise.tryFail(new HyphaException("the reply of " + s.description + " could not be received: more data from "
+                        + sender + " than this client holds at once (maxCachedBytesPerSender, maxCachedBytes)"));
+            }
+            throw full;
+        }
     }
 
     private static String cacheKey(String sender, String key) {

@@ -98,8 +98,20 @@ class GeneratorInteropTest {
         };
     }
 
+    static final Set<String> filesClosed = ConcurrentHashMap.newKeySet();
+
     static ServiceDefinition javaGenerators() {
         return ServiceDefinition.builder("java-gen").visibility(Visibility.PROTECTED)
+                .function(RpcFunction.of("letters", inv -> RpcGenerator.of(List.of("a", "b", "c").iterator())))
+                .function(RpcFunction.of("file", inv -> {
+                    String path = inv.stringArg("path");
+                    // a Vert.x ReadStream with back-pressure: read 10,000 bytes at a time, as asked
+                    return vertx.fileSystem().open(path, new io.vertx.core.file.OpenOptions().setRead(true))
+                            .map(f -> RpcGenerator.of(f.setReadBufferSize(10_000), () -> {
+                                filesClosed.add(path);
+                                f.close();
+                            }));
+                }).param("path"))
                 .function(RpcFunction.of("count", inv -> counting(inv.stringArg("tag"), inv.longArg("n"),
                         inv.arg("fail_at") instanceof Number f ? f.longValue() : -1))
                         .param("tag").param("n").optionalParam("fail_at", -1))
@@ -258,6 +270,38 @@ class GeneratorInteropTest {
         assertThat(Await.result(gen.next())).isEqualTo(1L);
         Await.result(gen.close());
         Await.until("the producer is closed", Duration.ofSeconds(10), () -> closed.contains("guarded"));
+    }
+
+    @Test
+    void pythonIteratesJavaGeneratorsMadeFromAnIteratorAndFromAReadStream() throws Exception {
+        assertThat(py.exec("return [x async for x in await state['java'].letters()]"))
+                .isEqualTo(new JsonArray(List.of("a", "b", "c")));
+
+        byte[] content = new byte[45_000];
+        new java.util.Random(5).nextBytes(content);
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("generator-", ".bin");
+        java.nio.file.Files.write(file, content);
+        try {
+            JsonObject whole = (JsonObject) py.exec("""
+                    parts = [p async for p in await state['java'].file('%s')]
+                    return {"count": len(parts), "data": b"".join(parts)}
+                    """.formatted(file));
+            assertThat(whole.getInteger("count")).isEqualTo(5);
+            assertThat(PythonPeer.bytes(whole.getJsonObject("data"))).isEqualTo(content);
+            assertThat(filesClosed).doesNotContain(file.toString());
+
+            // abandoned after the first piece: the file is closed
+            Object first = py.exec("""
+                    gen = await state['java'].file('%s')
+                    first = await gen.__anext__()
+                    await gen.aclose()
+                    return len(first)
+                    """.formatted(file));
+            assertThat(first).isEqualTo(10_000);
+            Await.until("the file to be closed", Duration.ofSeconds(10), () -> filesClosed.contains(file.toString()));
+        } finally {
+            java.nio.file.Files.deleteIfExists(file);
+        }
     }
 
     // ------------------------------------------------------------ Java consumes Python's generators

@@ -46,7 +46,9 @@ public final class HyphaRpcCli {
         try {
             ConnectOptions connect = new ConnectOptions().setServerUrl(require(opts, "server-url"))
                     .setToken(opts.get("token")).setWorkspace(opts.get("workspace"))
-                    .setMethodTimeout(Duration.ofSeconds(120));
+                    .setMethodTimeout(Duration.ofSeconds(120))
+                    // 64 replies of 1 MiB from one provider at once: let them in (the heap's quarter, at most)
+                    .setMaxCachedBytes(Long.MAX_VALUE).setMaxCachedBytesPerSender(Long.MAX_VALUE);
             switch (argv[0]) {
                 case "serve-echo" -> serveEcho(vertx, connect, opts.getOrDefault("service-id", "echo"));
                 case "bench" -> bench(vertx, connect, opts);
