@@ -720,9 +720,10 @@ public final class HyphaClient {
         } catch (IllegalStateException full) {
             String key = inv.stringArg("key");
             String sender = inv.context().from();
-            dropChunks(cacheKey(sender, key));
             Session s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
             if (s != null && s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
+                // the reply is lost either way: its chunks so far go with it
+                dropChunks(cacheKey(sender, key));
                 sessions.remove(s.id);
                 cancelTimer(s);
                 s.promise.tryFail(new HyphaException("the reply of " + s.description + " could not be received: more data from "
