@@ -46,8 +46,8 @@ run() { # caller provider concurrency payload calls
   "${cmd[@]}" bench "${COMMON[@]}" --service "$2" --concurrency "$3" --payload "$4" --calls "$5" --warmup "$(( $5 / 5 ))" | grep "^{" | tail -1
 }
 
-echo "| caller | provider | payload | in flight | calls | p50 ms | p99 ms | calls/s | caller CPU ms/call |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| caller | provider | payload | in flight | calls | p50 ms | p99 ms | calls/s | caller CPU ms/call | caller GCs per 1,000 calls |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for provider in py-echo java-echo; do
   for spec in "16 1 $CALLS" "16 64 $((CALLS * 3))" "1048576 1 $BIG_CALLS" "1048576 64 $((BIG_CALLS * 2))"; do
     read -r payload inflight calls <<<"$spec"
@@ -57,8 +57,8 @@ for provider in py-echo java-echo; do
 import json, sys
 r = json.loads(sys.argv[1])
 size = "1 MiB" if r["payload"] >= 1 << 20 else "%d B" % r["payload"]
-print("| %s | %s | %s | %d | %d | %.2f | %.2f | %.0f | %.3f |" % (r["client"], sys.argv[2], size, r["concurrency"], r["calls"],
-      r["p50_ms"], r["p99_ms"], r["calls_per_s"], r["cpu_ms_per_call"]))
+print("| %s | %s | %s | %d | %d | %.2f | %.2f | %.0f | %.3f | %.1f |" % (r["client"], sys.argv[2], size, r["concurrency"], r["calls"],
+      r["p50_ms"], r["p99_ms"], r["calls_per_s"], r["cpu_ms_per_call"], r["gc_per_1000_calls"]))
 PYEOF
     done
   done

@@ -1,6 +1,7 @@
 """The Python reference client's side of the RPC benchmark (same options as the Java `bench`)."""
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -35,15 +36,18 @@ async def bench(args):
 
     await run(min(args.warmup, args.calls), [0.0] * args.calls)
     latencies = [0.0] * args.calls
+    gc_start = sum(g["collections"] for g in gc.get_stats())
     cpu_start = time.process_time()
     start = time.perf_counter()
     await run(args.calls, latencies)
     seconds = time.perf_counter() - start
     cpu_ms_per_call = (time.process_time() - cpu_start) * 1000 / args.calls
+    gc_per_1000 = (sum(g["collections"] for g in gc.get_stats()) - gc_start) * 1000 / args.calls
     latencies.sort()
     n = args.calls
     print(json.dumps({"client": "python", "calls": n, "concurrency": args.concurrency, "payload": args.payload,
                       "seconds": seconds, "calls_per_s": n / seconds, "cpu_ms_per_call": cpu_ms_per_call,
+                      "gc_per_1000_calls": gc_per_1000,
                       "p50_ms": latencies[n // 2] * 1000,
                       "p99_ms": latencies[min(n - 1, -(-n * 99 // 100) - 1)] * 1000}), flush=True)
     await server.disconnect()

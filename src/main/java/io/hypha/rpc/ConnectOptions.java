@@ -23,6 +23,7 @@ public final class ConnectOptions {
     private long maxCachedBytes = -1;
     private long maxCachedBytesPerSender = -1;
     private Duration messageCacheIdleTimeout = Duration.ofMinutes(2);
+    private Duration generatorIdleTimeout = Duration.ofMinutes(2);
     private boolean serveOwnCalls = true;
     private double maxSendRate = 150;
     private int sendBurst = 1500;
@@ -49,6 +50,7 @@ public final class ConnectOptions {
         this.maxCachedBytes = other.maxCachedBytes;
         this.maxCachedBytesPerSender = other.maxCachedBytesPerSender;
         this.messageCacheIdleTimeout = other.messageCacheIdleTimeout;
+        this.generatorIdleTimeout = other.generatorIdleTimeout;
         this.serveOwnCalls = other.serveOwnCalls;
         this.maxSendRate = other.maxSendRate;
         this.sendBurst = other.sendBurst;
@@ -220,6 +222,23 @@ public final class ConnectOptions {
     }
 
     /** A large message whose chunks stop arriving for this long is dropped. */
+    /**
+     * How long a generator this client serves may wait for its consumer's next request before it is
+     * closed: a consumer that vanished without a word (another workspace's, whose disconnect we are
+     * not told of) must not hold the producer's resources.
+     */
+    public ConnectOptions setGeneratorIdleTimeout(Duration generatorIdleTimeout) {
+        if (generatorIdleTimeout.isNegative() || generatorIdleTimeout.isZero()) {
+            throw new IllegalArgumentException("generatorIdleTimeout must be positive");
+        }
+        this.generatorIdleTimeout = generatorIdleTimeout;
+        return this;
+    }
+
+    public Duration getGeneratorIdleTimeout() {
+        return generatorIdleTimeout;
+    }
+
     public ConnectOptions setMessageCacheIdleTimeout(Duration messageCacheIdleTimeout) {
         if (messageCacheIdleTimeout.isNegative() || messageCacheIdleTimeout.isZero()) {
             throw new IllegalArgumentException("messageCacheIdleTimeout must be positive");

@@ -81,6 +81,8 @@ public final class HyphaClient {
     private long gcTimer = -1;
 
     private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
+    /** Interface objects we sent ({@code _rintf}): local services, never registered, each callable by one client only. */
+    private final Map<String, ServedInterface> interfaces = new HashMap<>();
     private final Map<String, Session> sessions = new HashMap<>();
     /** Large messages being received, keyed by {@link #cacheKey}: each sender sees only its own keys. */
     private final Map<String, ChunkCache> messageCache = new HashMap<>();
@@ -97,6 +99,8 @@ public final class HyphaClient {
         final String id;
         final String targetId;
         final Map<String, RpcFunction> callbacks = new HashMap<>();
+        /** Generators this session serves to its target, closed when the session goes. */
+        final List<ServedGenerator> generators = new ArrayList<>(1);
         Promise<Object> promise;
         String description;
         long timeoutMs;
@@ -107,6 +111,122 @@ public final class HyphaClient {
             this.id = id;
             this.targetId = targetId;
         }
+    }
+
+    /**
+     * A generator of ours held by a consumer: its {@code next} and {@code close} are callbacks of
+     * one session, so only that session's target may call them. One item is produced per request.
+     */
+    private final class ServedGenerator {
+        final Session session;
+        final String nextId;
+        final String closeId;
+        final RpcGenerator source;
+        boolean producing;
+        boolean finished;
+        long idleTimer = -1;
+
+        ServedGenerator(Session session, String objectId, RpcGenerator source) {
+            this.session = session;
+            this.nextId = objectId;
+            this.closeId = objectId + ":close";
+            this.source = source;
+        }
+
+        Future<Object> next() {
+            if (finished) {
+                return Future.succeededFuture(stopIteration());
+            }
+            if (producing) {
+                return Future.failedFuture(new IllegalStateException("the previous item of this generator is still being produced"));
+            }
+            producing = true;
+            cancelIdleTimer();
+            Future<Object> item;
+            try {
+                item = source.next();
+            } catch (RuntimeException e) {
+                item = Future.failedFuture(e);
+            }
+            return item.transform(ar -> {
+                producing = false;
+                if (ar.failed()) {
+                    finish(true);
+                    return Future.failedFuture(ar.cause());
+                }
+                if (ar.result() == RpcGenerator.END) {
+                    finish(false);
+                    return Future.succeededFuture(stopIteration());
+                }
+                if (!finished) {
+                    armIdleTimer();
+                }
+                return Future.succeededFuture(ar.result());
+            });
+        }
+
+        /** Ends the stream: the callbacks go, and the source is closed unless it ended by itself. */
+        void finish(boolean closeSource) {
+            if (finished) {
+                return;
+            }
+            finished = true;
+            cancelIdleTimer();
+            session.callbacks.remove(nextId);
+            session.callbacks.remove(closeId);
+            session.generators.remove(this);
+            if (session.callbacks.isEmpty() && session.promise == null) {
+                sessions.remove(session.id);
+            }
+            if (closeSource) {
+                try {
+                    source.close().onFailure(err -> LOG.debug("closing a generator failed: {}", err.getMessage()));
+                } catch (RuntimeException e) {
+                    LOG.debug("closing a generator failed: {}", e.toString());
+                }
+            }
+        }
+
+        void armIdleTimer() {
+            cancelIdleTimer();
+            idleTimer = vertx.setTimer(options.getGeneratorIdleTimeout().toMillis(), t -> {
+                idleTimer = -1;
+                if (!producing && !finished) {
+                    LOG.info("closing a generator {} did not ask from for {} s", session.targetId,
+                            options.getGeneratorIdleTimeout().toSeconds());
+                    finish(true);
+                }
+            });
+        }
+
+        void cancelIdleTimer() {
+            if (idleTimer >= 0) {
+                vertx.cancelTimer(idleTimer);
+                idleTimer = -1;
+            }
+        }
+    }
+
+    /** How many generators this client serves right now. For tests. */
+    int servedGeneratorCount() {
+        return sessions.values().stream().mapToInt(s -> s.generators.size()).sum();
+    }
+
+    private static Map<String, Object> stopIteration() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "stop_iteration");
+        return m;
+    }
+
+    /** A session that goes takes the generators it serves with it. */
+    private void releaseGenerators(Session s) {
+        for (ServedGenerator g : new ArrayList<>(s.generators)) {
+            g.finish(true);
+        }
+    }
+
+    /** An interface object of ours held by one client, its only allowed caller. */
+    private record ServedInterface(String id, String allowedCaller, Map<String, RpcFunction> functions) {
     }
 
     /** A large message arriving in chunks from one sender. */
@@ -174,6 +294,53 @@ public final class HyphaClient {
             return Future.failedFuture(e);
         }
         return client.onLoop(client::start);
+    }
+
+    /**
+     * Logs in through the server's login service and completes with the token: connects
+     * anonymously, starts a login, hands its context (the {@code login_url} for the user) to the
+     * callback, waits for the user to log in, and disconnects.
+     */
+    public static Future<String> login(Vertx vertx, LoginOptions options) {
+        return loginCheck(vertx, options, false).map(v -> v == null ? null : v.toString());
+    }
+
+    /** As {@link #login}, completing with the user's profile ({@code token}, {@code email}, {@code user_id}, ...). */
+    @SuppressWarnings("unchecked")
+    public static Future<Map<String, Object>> loginWithProfile(Vertx vertx, LoginOptions options) {
+        return loginCheck(vertx, options, true).map(v -> v instanceof Map<?, ?> m ? (Map<String, Object>) m : null);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Future<Object> loginCheck(Vertx vertx, LoginOptions options, boolean profile) {
+        long timeoutSeconds = Math.max(1, options.getTimeout().toSeconds());
+        return connect(vertx, new ConnectOptions().setServerUrl(options.getServerUrl())
+                .setMethodTimeout(options.getTimeout()).setReconnect(false)).compose(client -> {
+            Future<Object> token = client.getService(options.getLoginServiceId()).compose(svc -> {
+                Map<String, Object> startArgs = new LinkedHashMap<>();
+                if (options.getWorkspace() != null) {
+                    startArgs.put("workspace", options.getWorkspace());
+                    startArgs.put("expires_in", options.getExpiresIn());
+                }
+                return svc.callWithKwargs("start", List.of(), startArgs).compose(started -> {
+                    if (!(started instanceof Map<?, ?> context) || !(context.get("key") instanceof String key)) {
+                        return Future.failedFuture(new HyphaException("the login service did not start a login: " + started));
+                    }
+                    Future<?> shown;
+                    if (options.getLoginCallback() != null) {
+                        shown = options.getLoginCallback().apply((Map<String, Object>) context);
+                    } else {
+                        LOG.info("Please open your browser and log in at {}", context.get("login_url"));
+                        shown = Future.succeededFuture();
+                    }
+                    // the check waits up to the timeout itself; the call may take a little longer
+                    return (shown == null ? Future.succeededFuture() : shown).compose(x -> svc.method("check")
+                            .callWithTimeout(options.getTimeout().plusSeconds(30), List.of(key),
+                                    Map.of("timeout", timeoutSeconds, "profile", profile)));
+                });
+            });
+            return token.eventually(client::disconnect);
+        });
     }
 
     private Future<HyphaClient> start() {
@@ -310,6 +477,7 @@ public final class HyphaClient {
         vertx.cancelTimer(gcTimer);
         vertx.cancelTimer(cacheSweepTimer);
         failSessions(s -> true, cause.getMessage());
+        interfaces.clear();
         messageCache.clear();
         cachedBytesBySender.clear();
         cachedBytes = 0;
@@ -323,6 +491,7 @@ public final class HyphaClient {
             }
             it.remove();
             cancelTimer(s);
+            releaseGenerators(s);
             if (s.promise != null) {
                 s.promise.tryFail(new HyphaException.ConnectionClosed(reason + " (" + s.description + ")"));
             }
@@ -332,7 +501,16 @@ public final class HyphaClient {
     private void collectIdleSessions() {
         long now = System.nanoTime();
         // sessions that only hold callbacks (results, fire-and-forget) live until idle for 10 minutes
-        sessions.values().removeIf(s -> s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS);
+        List<Session> idle = new ArrayList<>();
+        for (Session s : sessions.values()) {
+            if (s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS) {
+                idle.add(s);
+            }
+        }
+        for (Session s : idle) {
+            sessions.remove(s.id);
+            releaseGenerators(s);
+        }
     }
 
     // ------------------------------------------------------------------ services we provide
@@ -367,6 +545,20 @@ public final class HyphaClient {
                     .onSuccess(v -> services.remove(shortId))
                     .mapEmpty();
         });
+    }
+
+    /**
+     * Registers the public {@code probes} service as Python's {@code register_probes} does, e.g.
+     * {@code readiness} and {@code liveness} functions: the server answers
+     * {@code GET <server>/<workspace>/services/probes/<name>} with what they return.
+     */
+    public Future<String> registerProbes(Map<String, RpcFunction> probes) {
+        ServiceDefinition.Builder b = ServiceDefinition.builder("probes").name("Probes").type("probes")
+                .visibility(Visibility.PUBLIC)
+                .description("Probes Service, visit " + (publicBaseUrl == null ? "" : publicBaseUrl) + "/" + workspace
+                        + "/services/probes for the available probes.");
+        probes.forEach(b::member);
+        return registerService(b.build());
     }
 
     private Map<String, Object> registrationInfo(ServiceDefinition svc) {
@@ -428,6 +620,7 @@ public final class HyphaClient {
         m.put("_rpromise", "*");
         m.put("_rname", fn.name());
         m.put("_rdoc", fn.description());
+        m.put("_rschema", fn.schema());
         if (publicBaseUrl != null) {
             m.put("_rserver", publicBaseUrl);
         }
@@ -451,13 +644,13 @@ public final class HyphaClient {
             }
             dropChunks(cacheKey);
             ChunkCache c = new ChunkCache(sender);
-            charge(c, CACHE_KEY_COST);
+            refusingReplyWhenFull(inv, () -> charge(c, CACHE_KEY_COST));
             messageCache.put(cacheKey, c);
             return null;
         }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
         cache.put("append", RpcFunction.of("append", inv -> {
             ChunkCache c = chunkCache(inv);
-            storeChunk(c, c.nextIndex, bytesArg(inv, "data"));
+            refusingReplyWhenFull(inv, () -> storeChunk(c, c.nextIndex, bytesArg(inv, "data")));
             c.nextIndex++;
             return null;
         }).param("key").param("data").optionalParam("heartbeat", false));
@@ -467,18 +660,17 @@ public final class HyphaClient {
             if (index < 0) {
                 throw new IllegalArgumentException("index must not be negative");
             }
-            storeChunk(c, index, bytesArg(inv, "data"));
+            refusingReplyWhenFull(inv, () -> storeChunk(c, index, bytesArg(inv, "data")));
             c.nextIndex = Math.max(c.nextIndex, index + 1);
             return null;
         }).param("key").param("index").param("data").optionalParam("heartbeat", false));
         cache.put("process", RpcFunction.of("process", inv -> {
             ChunkCache c = chunkCache(inv);
             dropChunks(cacheKey(c.owner, inv.stringArg("key")));
-            int total = c.chunks.values().stream().mapToInt(b -> b.length).sum();
-            ByteArrayOutputStream all = new ByteArrayOutputStream(total);
-            c.chunks.values().forEach(all::writeBytes);
+            // read across the chunks as they came: joining them first would copy the whole message
+            List<byte[]> chunks = new ArrayList<>(c.chunks.values());
             c.chunks.clear();
-            dispatchReassembled(all.toByteArray(), inv.context());
+            dispatchReassembled(chunks, inv.context());
             return null;
         }).param("key").optionalParam("heartbeat", false));
         cache.put("remove", RpcFunction.of("remove", inv -> {
@@ -516,6 +708,29 @@ public final class HyphaClient {
                     + ", workspace mismatch: " + workspace + " != " + callerWs);
         }
         return serviceDescriptor(svc);
+    }
+
+    /**
+     * A chunk the full cache refuses: when it belongs to the reply of a call of ours, that call
+     * fails now with the reason (its sender could not deliver the reply) instead of at its timeout.
+     */
+    private void refusingReplyWhenFull(Invocation inv, Runnable store) {
+        try {
+            store.run();
+        } catch (IllegalStateException full) {
+            String key = inv.stringArg("key");
+            String sender = inv.context().from();
+            Session s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
+            if (s != null && s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
+                // the reply is lost either way: its chunks so far go with it
+                dropChunks(cacheKey(sender, key));
+                sessions.remove(s.id);
+                cancelTimer(s);
+                s.promise.tryFail(new HyphaException("the reply of " + s.description + " could not be received: more data from "
+                        + sender + " than this client holds at once (maxCachedBytesPerSender, maxCachedBytes)"));
+            }
+            throw full;
+        }
     }
 
     private static String cacheKey(String sender, String key) {
@@ -638,8 +853,8 @@ public final class HyphaClient {
     }
 
     /** A reassembled message is stamped with the sender identity of the {@code process} call, which the server vouched for. */
-    private void dispatchReassembled(byte[] bytes, CallContext ctx) {
-        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(bytes, Integer.MAX_VALUE);
+    private void dispatchReassembled(List<byte[]> chunks, CallContext ctx) {
+        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(chunks);
         Map<String, Object> main = new LinkedHashMap<>(frame.main());
         Map<String, Object> stamp = ctx.raw();
         for (String k : List.of("from", "to", "ws", "user")) {
@@ -951,12 +1166,12 @@ public final class HyphaClient {
         if (frame.length() <= CHUNK_SIZE + 1024) {
             return connection.send(frame);
         }
-        return sendChunked(frame.getBytes(), target, parentKey);
+        return sendChunked(frame, target, parentKey);
     }
 
     /** Uploads a large frame into the receiver's {@code message_cache} and has it processed there (§3.5). */
     @SuppressWarnings("unchecked")
-    private Future<Void> sendChunked(byte[] frame, String target, String parentKey) {
+    private Future<Void> sendChunked(Buffer frame, String target, String parentKey) {
         // two chunked messages with the same key would collide in the receiver's cache
         boolean keyedByParent = parentKey != null && chunkKeysInUse.add(parentKey);
         String key = keyedByParent ? parentKey : newId(22);
@@ -986,7 +1201,7 @@ public final class HyphaClient {
             RemoteMethod create = (RemoteMethod) cache.get("create");
             RemoteMethod process = (RemoteMethod) cache.get("process");
             RemoteMethod remove = (RemoteMethod) cache.get("remove");
-            int count = (frame.length + CHUNK_SIZE - 1) / CHUNK_SIZE;
+            int count = (frame.length() + CHUNK_SIZE - 1) / CHUNK_SIZE;
             return create.call(key, keyedByParent)
                     .compose(v -> parallel
                             ? uploadParallel((RemoteMethod) cache.get("set"), key, keyedByParent, frame, count)
@@ -996,7 +1211,7 @@ public final class HyphaClient {
         }).<Void>mapEmpty().andThen(ar -> chunkKeysInUse.remove(key));
     }
 
-    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, byte[] frame, int count) {
+    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, Buffer frame, int count) {
         Promise<Void> done = Promise.promise();
         int[] next = {0};
         int[] finished = {0};
@@ -1022,7 +1237,7 @@ public final class HyphaClient {
         return done.future();
     }
 
-    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, byte[] frame, int index, int count) {
+    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, Buffer frame, int index, int count) {
         if (index >= count) {
             return Future.succeededFuture();
         }
@@ -1030,12 +1245,10 @@ public final class HyphaClient {
                 .compose(v -> uploadSequential(append, key, heartbeat, frame, index + 1, count));
     }
 
-    private static byte[] chunk(byte[] frame, int index) {
+    /** One chunk: a view of the packed frame, sent without copying it out first. */
+    private static MsgpackCodec.FrameSlice chunk(Buffer frame, int index) {
         int from = index * CHUNK_SIZE;
-        int to = Math.min(frame.length, from + CHUNK_SIZE);
-        byte[] out = new byte[to - from];
-        System.arraycopy(frame, from, out, 0, out.length);
-        return out;
+        return MsgpackCodec.slice(frame, from, Math.min(frame.length(), from + CHUNK_SIZE) - from);
     }
 
     // ------------------------------------------------------------------ incoming frames
@@ -1043,7 +1256,7 @@ public final class HyphaClient {
     private void handleFrame(Buffer buffer) {
         MsgpackCodec.Frame frame;
         try {
-            frame = MsgpackCodec.unpackFrame(buffer.getBytes(), options.getMaxMessageBytes());
+            frame = MsgpackCodec.unpackFrame(buffer, options.getMaxMessageBytes());
         } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
             LOG.warn("dropping a frame of {} bytes that does not decode: {}", buffer.length(), e.toString());
             return;
@@ -1126,6 +1339,7 @@ public final class HyphaClient {
         ServiceDefinition svc = null;
         String memberPath = null;
         Session session = null;
+        ServedInterface intf = null;
         boolean isReply = false;
         if (!to.startsWith(workspace + "/")) {
             refusal = new SecurityException("Workspace mismatch: " + to + " is not in " + workspace);
@@ -1134,10 +1348,16 @@ public final class HyphaClient {
             String serviceId = next < 0 ? rest : rest.substring(0, next);
             memberPath = next < 0 ? "" : rest.substring(next + 1);
             svc = services.get(serviceId);
-            Object member = svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
+            intf = svc == null && serviceId.startsWith("_rintf_") ? interfaces.get(serviceId) : null;
+            Object member = intf != null ? intf.functions().get(memberPath)
+                    : svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
             if (!(member instanceof RpcFunction fn)) {
                 refusal = new IllegalArgumentException("Method not found: " + methodName + " at " + clientId);
-            } else if (!mayCall(svc, from, remoteWs)) {
+            } else if (intf != null && !from.equals(intf.allowedCaller())) {
+                LOG.warn("refusing {} from {}: the interface was sent to {}", path, from, intf.allowedCaller());
+                refusal = new SecurityException("Permission denied for interface method " + path
+                        + ": it was sent to another client");
+            } else if (intf == null && !mayCall(svc, from, remoteWs)) {
                 refusal = new SecurityException("Permission denied for invoking protected method " + methodName
                         + ", workspace mismatch: " + workspace + " != " + remoteWs);
             } else {
@@ -1178,6 +1398,10 @@ public final class HyphaClient {
         }
         if (svc != null) {
             invoke(target, message, svc.requiresContext(memberPath) ? ctx : null, replier, from, remoteWs, callerSession);
+            return;
+        }
+        if (intf != null) {
+            invoke(target, message, null, replier, from, remoteWs, callerSession);
             return;
         }
         if (isReply) {
@@ -1331,6 +1555,15 @@ public final class HyphaClient {
             // forwarded as the same reference, so the receiver calls its owner directly
             return new LinkedHashMap<>(rm.encoded());
         }
+        if (v instanceof RemoteGenerator rg) {
+            return new LinkedHashMap<>(rg.encoded());
+        }
+        if (v instanceof RpcGenerator g) {
+            if (session == null) {
+                throw new IllegalArgumentException("a generator can only be sent as an argument or result of a call");
+            }
+            return serveGenerator(g, session);
+        }
         if (v instanceof Throwable t) {
             return errorValue(t);
         }
@@ -1354,6 +1587,13 @@ public final class HyphaClient {
         if (v instanceof JsonArray json) {
             return encode(json.getList(), session);
         }
+        if (v instanceof Map<?, ?> map && Boolean.TRUE.equals(map.get("_rintf"))
+                && map.entrySet().stream().anyMatch(e -> e.getValue() instanceof RpcFunction && !String.valueOf(e.getKey()).startsWith("_"))) {
+            if (session == null) {
+                throw new IllegalArgumentException("an interface object can only be sent as an argument or result of a call");
+            }
+            return serveInterface(map, session);
+        }
         if (v instanceof Map<?, ?> map) {
             Map<Object, Object> out = new LinkedHashMap<>(Math.max(4, map.size() * 4 / 3 + 1));
             for (Map.Entry<?, ?> e : map.entrySet()) {
@@ -1376,6 +1616,126 @@ public final class HyphaClient {
             return out;
         }
         return v;
+    }
+
+    /**
+     * Our generator, sent in a call or a reply: its next and close become callbacks of the session,
+     * which only the session's target may call (Python's wire form: {@code _rclose_method} is
+     * {@code <session>.<id>:close}).
+     */
+    private Map<String, Object> serveGenerator(RpcGenerator source, Session session) {
+        String objectId = newId(16);
+        ServedGenerator served = new ServedGenerator(session, objectId, source);
+        session.callbacks.put(served.nextId, RpcFunction.of("next", inv -> served.next()));
+        session.callbacks.put(served.closeId, RpcFunction.of("close", inv -> {
+            served.finish(true);
+            return true;
+        }));
+        session.generators.add(served);
+        served.armIdleTimer();
+        watchDisconnects();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_rtype", "generator");
+        if (publicBaseUrl != null) {
+            m.put("_rserver", publicBaseUrl);
+        }
+        m.put("_rtarget", fullClientId());
+        m.put("_rmethod", session.id + "." + served.nextId);
+        m.put("_rclose_method", session.id + "." + served.closeId);
+        m.put("_rpromise", "*");
+        m.put("_rdoc", "Remote generator");
+        return m;
+    }
+
+    private boolean watchingDisconnects;
+
+    /**
+     * Generators are closed when their consumer leaves: the server tells the workspace's
+     * subscribers of each client that disconnects (consumers in other workspaces are caught by the
+     * idle timeout instead).
+     */
+    private void watchDisconnects() {
+        if (watchingDisconnects) {
+            return;
+        }
+        watchingDisconnects = true;
+        listeners.computeIfAbsent("client_disconnected", k -> new ArrayList<>()).add(this::onClientDisconnected);
+        subscribe(List.of("client_disconnected")).onFailure(err -> {
+            LOG.warn("not told of disconnecting clients, generators end only by their idle timeout: {}", err.getMessage());
+        });
+    }
+
+    private void onClientDisconnected(Map<String, Object> event) {
+        Object data = event.get("data") instanceof Map<?, ?> d ? d : event;
+        Map<?, ?> fields = (Map<?, ?>) data;
+        Object id = fields.get("id") != null ? fields.get("id") : event.get("client");
+        if (id == null) {
+            return;
+        }
+        String ws = fields.get("workspace") != null ? fields.get("workspace").toString() : workspace;
+        String gone = id.toString().contains("/") ? id.toString() : ws + "/" + id;
+        List<Session> theirs = new ArrayList<>();
+        for (Session s : sessions.values()) {
+            if (!s.generators.isEmpty() && gone.equals(qualify(s.targetId, workspace))) {
+                theirs.add(s);
+            }
+        }
+        for (Session s : theirs) {
+            LOG.info("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
+            releaseGenerators(s);
+        }
+        if (interfaces.values().removeIf(i -> gone.equals(i.allowedCaller()))) {
+            LOG.info("dropped the interface objects held by {}, which disconnected", gone);
+        }
+    }
+
+    /**
+     * Our interface object ({@code "_rintf": true} and functions), sent in a call or a reply: its
+     * functions become a local service {@code _rintf_<id>} that only the session's target may call,
+     * living past the call until that client calls {@code _dispose}, disconnects, or this client
+     * leaves. Sent as Python sends it: functions as service methods, plus {@code _dispose} and
+     * {@code _rintf_service_id}; the id is also put into the map given, when it is mutable.
+     */
+    @SuppressWarnings("unchecked")
+    private Map<String, Object> serveInterface(Map<?, ?> object, Session session) {
+        String id = "_rintf_" + newId(22);
+        String allowedCaller = qualify(session.targetId, workspace);
+        Map<String, RpcFunction> functions = new HashMap<>();
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : object.entrySet()) {
+            String key = String.valueOf(e.getKey());
+            if (e.getValue() instanceof RpcFunction fn && !key.startsWith("_")) {
+                functions.put(key, fn);
+                out.put(key, encodedFunction("services." + id + "." + key, fn));
+            } else {
+                out.put(key, encode(e.getValue(), session));
+            }
+        }
+        RpcFunction dispose = RpcFunction.of("_dispose", inv -> {
+            disposeInterface(id);
+            return null;
+        }).description("Frees this interface object at its sender");
+        functions.put("_dispose", dispose);
+        interfaces.put(id, new ServedInterface(id, allowedCaller, functions));
+        out.put("_dispose", encodedFunction("services." + id + "._dispose", dispose));
+        out.put("_rintf_service_id", id);
+        try {
+            ((Map<Object, Object>) object).put("_rintf_service_id", id);
+        } catch (UnsupportedOperationException | ClassCastException e) {
+            // an immutable map: the caller learns the id from interfaceIds() if it needs it
+        }
+        watchDisconnects();
+        return out;
+    }
+
+    /** Removes an interface object we sent; true if it was there. */
+    public Future<Boolean> disposeInterface(String interfaceId) {
+        return onLoop(() -> Future.succeededFuture(interfaces.remove(interfaceId) != null));
+    }
+
+    /** The ids of the interface objects this client serves. */
+    public Future<Set<String>> interfaceIds() {
+        return onLoop(() -> Future.succeededFuture(new HashSet<>(interfaces.keySet())));
     }
 
     static Map<String, Object> errorValue(Throwable t) {
@@ -1426,6 +1786,21 @@ public final class HyphaClient {
                         }
                         return new RemoteMethod(this, m, remoteParent);
                     }
+                    case "generator": {
+                        Map<String, Object> m = new LinkedHashMap<>(map);
+                        String target = str(m.get("_rtarget"));
+                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
+                            m.put("_rtarget", remoteWs + "/" + target);
+                        }
+                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
+                            throw new ForeignFunctionException("");
+                        }
+                        if (!(m.get("_rmethod") instanceof String) || !(m.get("_rtarget") instanceof String)
+                                || m.containsKey("_rclose_method") && !(m.get("_rclose_method") instanceof String)) {
+                            throw new IllegalArgumentException("a generator without _rtarget and _rmethod, or with a malformed _rclose_method");
+                        }
+                        return new RemoteGenerator(this, m, remoteParent);
+                    }
                     case "error":
                         return new RemoteException(str(map.get("_rvalue")), str(map.get("_rtrace")));
                     case "ndarray":
@@ -1441,6 +1816,10 @@ public final class HyphaClient {
                     }
                     case "memoryview":
                         return joinBytes(map.get("_rvalue"));
+                    case "pydantic_model":
+                        // a Python model's fields (its JSON dump); the schema beside them is Python's to rebuild the class
+                        return map.get("_rvalue") instanceof Map<?, ?> fields ? decode(fields, remoteParent, remoteWs, onlyTarget)
+                                : new LinkedHashMap<>();
                     case "set": {
                         Object items = decode(map.get("_rvalue"), remoteParent, remoteWs, onlyTarget);
                         return items instanceof List<?> l ? new LinkedHashSet<>(l) : new LinkedHashSet<>();
@@ -1455,6 +1834,9 @@ public final class HyphaClient {
                 } catch (ForeignFunctionException f) {
                     throw f.within("." + e.getKey());
                 }
+            }
+            if (Boolean.TRUE.equals(map.get("_rintf"))) {
+                return new RemoteInterface(map);
             }
             return map;
         }

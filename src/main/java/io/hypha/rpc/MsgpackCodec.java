@@ -6,7 +6,9 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,9 +18,17 @@ import org.msgpack.core.MessageBufferPacker;
 import org.msgpack.core.MessageFormat;
 import org.msgpack.core.MessagePack;
 import org.msgpack.core.MessagePackException;
+import org.msgpack.core.MessagePacker;
 import org.msgpack.core.MessageUnpacker;
+import org.msgpack.core.buffer.MessageBuffer;
+import org.msgpack.core.buffer.MessageBufferInput;
+import org.msgpack.core.buffer.MessageBufferOutput;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.Unpooled;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.internal.buffer.BufferInternal;
 
 /**
  * Plain values to and from msgpack, following the type rules that Python's {@code msgpack}
@@ -85,15 +95,87 @@ public final class MsgpackCodec {
      * prefix (the server parses only the first object and forwards the rest untouched).
      */
     public static Buffer packFrame(Map<String, ?> main, Map<String, ?> extra) {
-        try (MessageBufferPacker packer = MessagePack.newDefaultBufferPacker()) {
+        PiecesOutput out = new PiecesOutput();
+        try (MessagePacker packer = MessagePack.newDefaultPacker(out)) {
             write(packer, main);
             if (extra != null && !extra.isEmpty()) {
                 write(packer, extra);
             }
-            return Buffer.buffer(packer.toByteArray());
+            packer.flush();
+            return out.buffer();
         } catch (IOException e) {
             throw new IllegalStateException("msgpack encoding failed", e);
         }
+    }
+
+    /** Binaries longer than this are copied into pieces of their own instead of the packer's shared buffer. */
+    static final int LARGE_BINARY = 16 * 1024;
+    /**
+     * The largest piece a large binary is copied into: below half a G1 region (1 MiB with small
+     * heaps), so that no piece is a humongous object, and a whole chunk of a chunked message.
+     */
+    static final int PIECE_BYTES = 256 * 1024;
+
+    /**
+     * A frame's bytes as they are packed: small values fill shared pieces, large binaries are added
+     * as pieces of their own; the frame is one composite buffer over them, so nothing is copied to
+     * grow it or to hand it to the WebSocket.
+     */
+    private static final class PiecesOutput implements MessageBufferOutput {
+        private final CompositeByteBuf composite = Unpooled.compositeBuffer(Integer.MAX_VALUE);
+        private byte[] current;
+        /** Pieces start small (most frames are) and double, so a large frame is not a thousand pieces. */
+        private int pieceSize = 1024;
+
+        @Override
+        public MessageBuffer next(int minimumSize) {
+            current = new byte[Math.max(minimumSize, pieceSize)];
+            pieceSize = Math.min(pieceSize * 2, 64 * 1024);
+            return MessageBuffer.wrap(current);
+        }
+
+        @Override
+        public void writeBuffer(int length) {
+            if (length > 0) {
+                composite.addComponent(true, Unpooled.wrappedBuffer(current, 0, length));
+            }
+            current = null;
+        }
+
+        @Override
+        public void write(byte[] buffer, int offset, int length) {
+            composite.addComponent(true, Unpooled.wrappedBuffer(Arrays.copyOfRange(buffer, offset, offset + length)));
+        }
+
+        /** A piece handed over whole (ours alone: the codec copied it, or it is a frame being chunked). */
+        @Override
+        public void add(byte[] buffer, int offset, int length) {
+            composite.addComponent(true, Unpooled.wrappedBuffer(buffer, offset, length));
+        }
+
+        @Override
+        public void flush() {
+        }
+
+        @Override
+        public void close() {
+        }
+
+        Buffer buffer() {
+            return BufferInternal.buffer(composite);
+        }
+    }
+
+    /**
+     * A part of a frame this client packed, sent as a binary without copying (the chunks of a large
+     * message): frames are never changed once packed.
+     */
+    record FrameSlice(ByteBuf bytes) {
+    }
+
+    /** A slice of a packed frame, for {@link #write} to send as a binary as is. */
+    static FrameSlice slice(Buffer frame, int from, int length) {
+        return new FrameSlice(((BufferInternal) frame).getByteBuf().slice(from, length));
     }
 
     /** The first object of a frame and, when present, the second. */
@@ -140,6 +222,62 @@ public final class MsgpackCodec {
         }
     }
 
+    /** A frame as received, read where it lies (no copy of the whole message first). */
+    public static Frame unpackFrame(Buffer frame, int maxBytes) {
+        if (frame.length() > maxBytes) {
+            throw new IllegalArgumentException("frame of " + frame.length() + " bytes is over the limit of " + maxBytes);
+        }
+        List<MessageBuffer> parts = new ArrayList<>(2);
+        for (ByteBuffer part : ((BufferInternal) frame).getByteBuf().nioBuffers()) {
+            if (part.hasRemaining()) {
+                parts.add(MessageBuffer.wrap(part));
+            }
+        }
+        return unpackFrame(parts, frame.length());
+    }
+
+    /** A message that arrived in chunks, read across them (they are not joined first). */
+    public static Frame unpackFrame(Collection<byte[]> chunks) {
+        List<MessageBuffer> parts = new ArrayList<>(chunks.size());
+        long total = 0;
+        for (byte[] c : chunks) {
+            if (c.length > 0) {
+                parts.add(MessageBuffer.wrap(c));
+                total += c.length;
+            }
+        }
+        return unpackFrame(parts, total);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Frame unpackFrame(List<MessageBuffer> parts, long length) {
+        Iterator<MessageBuffer> it = parts.iterator();
+        MessageBufferInput input = new MessageBufferInput() {
+            @Override
+            public MessageBuffer next() {
+                return it.hasNext() ? it.next() : null;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(input)) {
+            Budget budget = new Budget(length);
+            Object main = read(unpacker, budget, 0);
+            if (!(main instanceof Map)) {
+                throw new IllegalArgumentException("frame does not start with a map");
+            }
+            Object extra = unpacker.hasNext() ? read(unpacker, budget, 0) : null;
+            if (extra != null && !(extra instanceof Map)) {
+                throw new IllegalArgumentException("second frame segment is not a map");
+            }
+            return new Frame((Map<String, Object>) main, (Map<String, Object>) extra);
+        } catch (IOException | MessagePackException e) {
+            throw new IllegalArgumentException("malformed msgpack frame: " + e.getMessage(), e);
+        }
+    }
+
     public static Object unpack(byte[] bytes) {
         try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
             return read(unpacker, new Budget(bytes.length), 0);
@@ -148,7 +286,7 @@ public final class MsgpackCodec {
         }
     }
 
-    private static void write(MessageBufferPacker p, Object v) throws IOException {
+    private static void write(MessagePacker p, Object v) throws IOException {
         if (v == null) {
             p.packNil();
         } else if (v instanceof String s) {
@@ -165,12 +303,20 @@ public final class MsgpackCodec {
             }
             p.packBigInteger(big);
         } else if (v instanceof byte[] bytes) {
-            p.packBinaryHeader(bytes.length);
-            p.writePayload(bytes);
+            writeBinary(p, bytes);
+        } else if (v instanceof FrameSlice slice) {
+            p.packBinaryHeader(slice.bytes().readableBytes());
+            for (ByteBuffer part : slice.bytes().nioBuffers()) {
+                if (part.hasArray()) {
+                    p.addPayload(part.array(), part.arrayOffset() + part.position(), part.remaining());
+                } else {
+                    byte[] copy = new byte[part.remaining()];
+                    part.duplicate().get(copy);
+                    p.addPayload(copy);
+                }
+            }
         } else if (v instanceof Buffer buffer) {
-            byte[] bytes = buffer.getBytes();
-            p.packBinaryHeader(bytes.length);
-            p.writePayload(bytes);
+            writeBinary(p, buffer.getBytes());
         } else if (v instanceof ByteBuffer bb) {
             ByteBuffer copy = bb.duplicate();
             byte[] bytes = new byte[copy.remaining()];
@@ -205,6 +351,21 @@ public final class MsgpackCodec {
             p.packString(instant.toString());
         } else {
             throw new IllegalArgumentException("cannot send a value of type " + v.getClass().getName());
+        }
+    }
+
+    /**
+     * A binary: small ones into the shared piece, large ones copied once into pieces of their own
+     * (the caller may reuse its array as soon as the call returns).
+     */
+    private static void writeBinary(MessagePacker p, byte[] bytes) throws IOException {
+        p.packBinaryHeader(bytes.length);
+        if (bytes.length < LARGE_BINARY) {
+            p.writePayload(bytes);
+            return;
+        }
+        for (int from = 0; from < bytes.length; from += PIECE_BYTES) {
+            p.addPayload(Arrays.copyOfRange(bytes, from, Math.min(bytes.length, from + PIECE_BYTES)));
         }
     }
 

@@ -2,7 +2,9 @@ package io.hypha.rpc;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -76,6 +78,39 @@ public final class RpcFunction {
 
     public List<Param> params() {
         return Collections.unmodifiableList(params);
+    }
+
+    /**
+     * The function's JSON schema as Python's {@code schema_function} makes it ({@code name},
+     * {@code description}, {@code parameters}): sent as {@code _rschema} with the function and read
+     * by Hypha's MCP adapter and other tool users.
+     */
+    public Map<String, Object> schema() {
+        Map<String, Object> properties = new LinkedHashMap<>();
+        List<String> required = new ArrayList<>();
+        for (Param p : params) {
+            Map<String, Object> prop = new LinkedHashMap<>();
+            prop.put("type", p.jsonType() == null ? "string" : p.jsonType());
+            if (p.description() != null) {
+                prop.put("description", p.description());
+            }
+            if (!p.required() && p.defaultValue() != null) {
+                prop.put("default", p.defaultValue());
+            }
+            properties.put(p.name(), prop);
+            if (p.required()) {
+                required.add(p.name());
+            }
+        }
+        Map<String, Object> parameters = new LinkedHashMap<>();
+        parameters.put("type", "object");
+        parameters.put("properties", properties);
+        parameters.put("required", required);
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", name);
+        function.put("description", description == null ? "" : description);
+        function.put("parameters", parameters);
+        return function;
     }
 
     Body body() {

@@ -126,28 +126,7 @@ public final class ServiceDefinition {
         for (Map.Entry<String, Object> e : level.entrySet()) {
             Object v = e.getValue();
             if (v instanceof RpcFunction f) {
-                Map<String, Object> properties = new LinkedHashMap<>();
-                List<String> required = new ArrayList<>();
-                for (RpcFunction.Param p : f.params()) {
-                    Map<String, Object> prop = new LinkedHashMap<>();
-                    prop.put("type", p.jsonType() == null ? "string" : p.jsonType());
-                    if (p.description() != null) {
-                        prop.put("description", p.description());
-                    }
-                    properties.put(p.name(), prop);
-                    if (p.required()) {
-                        required.add(p.name());
-                    }
-                }
-                Map<String, Object> parameters = new LinkedHashMap<>();
-                parameters.put("type", "object");
-                parameters.put("properties", properties);
-                parameters.put("required", required);
-                Map<String, Object> function = new LinkedHashMap<>();
-                function.put("name", f.name());
-                function.put("description", f.description() == null ? "" : f.description());
-                function.put("parameters", parameters);
-                out.put(e.getKey(), Map.of("type", "function", "function", function));
+                out.put(e.getKey(), Map.of("type", "function", "function", f.schema()));
             } else if (v instanceof Map<?, ?> nested) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> m = (Map<String, Object>) nested;

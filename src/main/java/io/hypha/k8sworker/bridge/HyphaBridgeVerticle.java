@@ -223,7 +223,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .function(RpcFunction.of("get_logs", callerErrors(this::getLogs)).param("session_id", "session id", "string")
                         .optionalParam("type", null, "stdout, info, error or progress", "string").optionalParam("offset", 0L)
                         .optionalParam("limit", null, "page size", "integer")
-                        .description("Container output and Kubernetes events of a session."))
+                        .optionalParam("follow", false, "stream the container's output as it is written: a generator of lines", "boolean")
+                        .description("Container output and Kubernetes events of a session; with follow, a generator of the output's lines"
+                                + " as the container writes them, from its last lines on, until the pod ends or the generator is closed."))
                 .function(RpcFunction.of("list_sessions", callerErrors(this::listSessions)).optionalParam("workspace", null, "workspace filter", "string")
                         .description("Sessions of the caller's workspace."))
                 .function(RpcFunction.of("get_session_info", callerErrors(this::getSessionInfo)).param("session_id", "session id", "string")
@@ -478,10 +480,30 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if (type != null && !(type instanceof String)) {
             throw WorkerException.invalid("type must be a string: stdout, info, error or progress");
         }
+        Object follow = inv.arg("follow");
+        if (follow != null && !(follow instanceof Boolean)) {
+            throw WorkerException.invalid("follow must be a boolean");
+        }
+        if (Boolean.TRUE.equals(follow)) {
+            return followLogs(ctx, inv, (String) type);
+        }
         Integer offset = count(inv.arg("offset"), "offset");
         SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs((String) type, offset == null ? 0 : offset,
                 count(inv.arg("limit"), "limit"));
         return sessions(ServiceWatcherVerticle.OP_LOGS, req).map(r -> ((JsonObject) r).getMap());
+    }
+
+    /** get_logs(follow=True): the container's output as a generator of lines, read as it is written. */
+    private Object followLogs(CallContext ctx, Invocation inv, String type) {
+        if (type != null && !"stdout".equals(type)) {
+            throw WorkerException.invalid("type: a followed log is the container's output (stdout); events are not followed");
+        }
+        Integer offset = count(inv.arg("offset"), "offset");
+        if ((offset != null && offset != 0) || inv.arg("limit") != null) {
+            throw WorkerException.invalid("offset and limit page a get_logs without follow; a followed log starts from its last lines (logs.tailLines)");
+        }
+        return sessions(ServiceWatcherVerticle.OP_FOLLOW_LOGS, caller(ctx).session(sessionIdArg(inv)))
+                .map(r -> new FollowedLog(vertx, ((JsonObject) r).getString("follow")));
     }
 
     private Object listSessions(Invocation inv) {

@@ -1,5 +1,6 @@
 package io.hypha.k8sworker.kube;
 
+import java.io.OutputStream;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +23,7 @@ import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.LogWatch;
 import io.fabric8.kubernetes.client.dsl.Informable;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
@@ -232,6 +234,22 @@ public final class KubeOps {
             }
         }
     }
+
+    /**
+     * Follows one container's log from its last {@code tailLines} lines as the container writes it
+     * (a {@code follow=true} log request). fabric8 hands each chunk to {@code sink} and asks for the
+     * next one only after the write returned, so a sink that blocks while full slows the stream down
+     * instead of buffering it. The request is opened on the log pool (a full queue refuses it, as for
+     * {@link #containerLog}); the stream then holds no thread of ours.
+     */
+    public CompletionStage<LogWatch> followContainerLog(String pod, String container, int tailLines, OutputStream sink) {
+        return onLogPool(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
+                // the watcher saw the pod running; fabric8 would otherwise wait for readiness first
+                .withReadyWaitTimeout(FOLLOW_READY_WAIT_MS)
+                .tailingLines(tailLines).watchLog(sink));
+    }
+
+    private static final int FOLLOW_READY_WAIT_MS = 5_000;
 
     /** A read on the log pool; when its queue is full, a stage failed with {@link RejectedExecutionException}. */
     private <T> CompletionStage<T> onLogPool(Supplier<T> call) {

@@ -53,6 +53,10 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     public static final String OP_AWAIT = "await";
     public static final String OP_STOP = "stop";
     public static final String OP_LOGS = "logs";
+    /** get_logs with follow: open a follow of a session's log, take its next lines, close it ({@link LogFollows}). */
+    public static final String OP_FOLLOW_LOGS = "follow-logs";
+    public static final String OP_FOLLOW_NEXT = "follow-next";
+    public static final String OP_FOLLOW_CLOSE = "follow-close";
     public static final String OP_STOP_ALL = "stop-all";
     /** Run a command in a session's running pod: a SessionRequest plus command, timeoutSeconds and maxBytes. */
     public static final String OP_EXEC = "exec";
@@ -93,6 +97,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     /** Admitted sessions stopped before their Job appeared: the Job is deleted when it does. */
     private final Set<String> stopOnArrival = new HashSet<>();
     private MessageConsumer<JsonObject> consumer;
+    private LogFollows follows;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
     private SharedIndexInformer<Event> eventInformer;
@@ -115,6 +120,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     @Override
     public Future<?> start() {
+        follows = new LogFollows(vertx, context, kube);
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, this::handle);
         Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
@@ -135,6 +141,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     public Future<?> stop() {
         vertx.cancelTimer(healthTimer);
         vertx.cancelTimer(suspendedTimer);
+        follows.closeAll();
         if (jobInformer != null) {
             jobInformer.close();
         }
@@ -249,6 +256,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         String key = sessionKey(pod);
         if (key != null) {
             podsBySessionKey.computeIfAbsent(key, k -> new LinkedHashMap<>()).put(pod.getMetadata().getName(), pod);
+            follows.onPod(pod);
             sessionChanged(pod.getMetadata().getAnnotations() == null ? null : pod.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID));
         }
     }
@@ -256,6 +264,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private void onPodDeleted(Pod pod) {
         String key = sessionKey(pod);
         Map<String, Pod> pods = key == null ? null : podsBySessionKey.get(key);
+        follows.podGone(pod.getMetadata().getName());
         if (pods != null) {
             pods.remove(pod.getMetadata().getName());
             if (pods.isEmpty()) {
@@ -311,6 +320,12 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 case OP_AWAIT -> await(StartWatch.fromJson(body));
                 case OP_STOP -> stop(SessionRequest.fromJson(body));
                 case OP_LOGS -> logs(SessionRequest.fromJson(body));
+                case OP_FOLLOW_LOGS -> follows.open(owned(SessionRequest.fromJson(body)), config.logs().tailLines());
+                case OP_FOLLOW_NEXT -> follows.next(body.getString("follow"), body.getInteger("max", 100));
+                case OP_FOLLOW_CLOSE -> {
+                    follows.close(body.getString("follow"));
+                    yield Future.succeededFuture();
+                }
                 case OP_STOP_ALL -> stopAll();
                 case OP_EXEC -> exec(SessionRequest.fromJson(body), body);
                 case OP_REPLACE_DAEMON -> replaceDaemon(body.getString("sessionId"), body.getString("workspace"), body.getString("daemonApp"));

@@ -46,7 +46,9 @@ public final class HyphaRpcCli {
         try {
             ConnectOptions connect = new ConnectOptions().setServerUrl(require(opts, "server-url"))
                     .setToken(opts.get("token")).setWorkspace(opts.get("workspace"))
-                    .setMethodTimeout(Duration.ofSeconds(120));
+                    .setMethodTimeout(Duration.ofSeconds(120))
+                    // 64 replies of 1 MiB from one provider at once: let them in (the heap's quarter, at most)
+                    .setMaxCachedBytes(Long.MAX_VALUE).setMaxCachedBytesPerSender(Long.MAX_VALUE);
             switch (argv[0]) {
                 case "serve-echo" -> serveEcho(vertx, connect, opts.getOrDefault("service-id", "echo"));
                 case "bench" -> bench(vertx, connect, opts);
@@ -86,19 +88,31 @@ public final class HyphaRpcCli {
         Context context = vertx.getOrCreateContext();
         run(context, svc, data, warmup, concurrency);
         long[] latencies = new long[calls];
+        long gcStart = gcCollections();
         long cpuStart = processCpuNanos();
         long start = System.nanoTime();
         runMeasured(context, svc, data, calls, concurrency, latencies);
         double seconds = (System.nanoTime() - start) / 1e9;
         double cpuMsPerCall = (processCpuNanos() - cpuStart) / 1e6 / calls;
+        double gcPer1000 = (gcCollections() - gcStart) * 1000.0 / calls;
         Arrays.sort(latencies);
         JsonObject result = new JsonObject()
                 .put("client", "java").put("calls", calls).put("concurrency", concurrency).put("payload", payload)
                 .put("seconds", seconds).put("calls_per_s", calls / seconds).put("cpu_ms_per_call", cpuMsPerCall)
+                .put("gc_per_1000_calls", gcPer1000)
                 .put("p50_ms", latencies[calls / 2] / 1e6)
                 .put("p99_ms", latencies[Math.min(calls - 1, (int) Math.ceil(calls * 0.99) - 1)] / 1e6);
         System.out.println(result.encode());
         get(client.disconnect().toCompletionStage().toCompletableFuture());
+    }
+
+    /** Collections of every collector (young and old) so far. */
+    private static long gcCollections() {
+        long n = 0;
+        for (java.lang.management.GarbageCollectorMXBean gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+            n += Math.max(0, gc.getCollectionCount());
+        }
+        return n;
     }
 
     private static void run(Context context, RemoteService svc, byte[] data, int calls, int concurrency) throws Exception {

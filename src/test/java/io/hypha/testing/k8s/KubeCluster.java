@@ -191,6 +191,43 @@ public final class KubeCluster implements BeforeAllCallback, BeforeEachCallback,
                 .createOr(existing -> existing.update());
     }
 
+    /**
+     * Like {@link #setPodLog}, but kwok follows the file ({@code follow: true}): a log request with
+     * {@code follow=true} streams the lines {@link #appendPodLog} adds later, as a kubelet streams a
+     * running container's output. Returns the file.
+     */
+    public Path followPodLog(String podName, String... lines) {
+        Path file;
+        try {
+            file = Files.createTempFile("hypha-pod-log-", ".log");
+            file.toFile().deleteOnExit();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        appendPodLog(file, lines);
+        GenericKubernetesResource logs = new GenericKubernetesResourceBuilder()
+                .withApiVersion("kwok.x-k8s.io/v1alpha1").withKind("Logs")
+                .withNewMetadata().withName(podName).withNamespace(namespace()).endMetadata()
+                .addToAdditionalProperties("spec", Map.of("logs", List.of(Map.of("logsFile", file.toString(), "follow", true))))
+                .build();
+        adminClient().genericKubernetesResources(KWOK_LOGS).inNamespace(namespace()).resource(logs)
+                .createOr(existing -> existing.update());
+        return file;
+    }
+
+    /** Adds stdout lines to a pod log file of {@link #followPodLog}, in CRI format, as the container would. */
+    public static void appendPodLog(Path file, String... lines) {
+        StringBuilder cri = new StringBuilder();
+        for (String line : lines) {
+            cri.append(Instant.now()).append(" stdout F ").append(line).append('\n');
+        }
+        try {
+            Files.writeString(file, cri, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) {
         adminClient();
