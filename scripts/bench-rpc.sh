@@ -24,7 +24,8 @@ if [[ -z "$JAR" || -n "$(find src/main/java src/main/resources pom.xml -newer "$
 fi
 JAVA=(java -Xmx512m -cp "$JAR" io.hypha.rpc.cli.HyphaRpcCli)
 PY=("$HYPHA_PYTHON" scripts/py/bench_rpc.py)
-COMMON=(--server-url "$HYPHA_SERVER_URL" --token "$HYPHA_ROOT_TOKEN")
+# the Java client paces itself below the server's default limit; this server allows far more
+COMMON=(--server-url "$HYPHA_SERVER_URL" --token "$HYPHA_ROOT_TOKEN" --send-rate 1000000)
 
 # providers: one echo service in each language, fed on a pipe that stays open
 mkfifo_keep() { local f; f=$(mktemp -u); mkfifo "$f"; echo "$f"; }

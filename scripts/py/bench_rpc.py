@@ -64,6 +64,8 @@ def main():
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--payload", type=int, default=16)
     p.add_argument("--warmup", type=int, default=500)
+    # the Java client's pace, which this client does not have
+    p.add_argument("--send-rate", type=int)
     args = p.parse_args()
     asyncio.run(serve(args) if args.command == "serve-echo" else bench(args))
 

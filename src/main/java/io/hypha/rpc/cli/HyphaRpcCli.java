@@ -27,6 +27,7 @@ import io.vertx.core.json.JsonObject;
  *
  * <pre>
  * serve-echo --server-url U [--token T] [--service-id echo]     register an echo service until stdin closes
+ *            (both commands: --send-rate R sends up to R messages per second, for a server that allows it)
  * bench      --server-url U [--token T] --service ID [--calls N] [--concurrency C] [--payload BYTES] [--warmup W]
  *            call ID.echo N times with C in flight; print one JSON line of latency and throughput
  * </pre>
@@ -49,6 +50,11 @@ public final class HyphaRpcCli {
                     .setMethodTimeout(Duration.ofSeconds(120))
                     // 64 replies of 1 MiB from one provider at once: let them in (the heap's quarter, at most)
                     .setMaxCachedBytes(Long.MAX_VALUE).setMaxCachedBytesPerSender(Long.MAX_VALUE);
+            if (opts.containsKey("send-rate")) {
+                // a server started with a higher HYPHA_WS_MSG_RATE_LIMIT lets clients send faster than the default pace
+                int rate = Integer.parseInt(opts.get("send-rate"));
+                connect.setSendRate(rate, rate, 1_000_000);
+            }
             switch (argv[0]) {
                 case "serve-echo" -> serveEcho(vertx, connect, opts.getOrDefault("service-id", "echo"));
                 case "bench" -> bench(vertx, connect, opts);
@@ -182,7 +188,7 @@ public final class HyphaRpcCli {
     }
 
     private static void usage() throws IOException {
-        System.out.println("usage: serve-echo --server-url U [--token T] [--service-id ID]\n"
-                + "       bench --server-url U [--token T] --service ID [--calls N] [--concurrency C] [--payload BYTES] [--warmup W]");
+        System.out.println("usage: serve-echo --server-url U [--token T] [--service-id ID] [--send-rate R]\n"
+                + "       bench --server-url U [--token T] --service ID [--calls N] [--concurrency C] [--payload BYTES] [--warmup W] [--send-rate R]");
     }
 }
