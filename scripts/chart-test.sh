@@ -177,12 +177,14 @@ for verb in create get list watch delete patch; do can yes "$verb" jobs.batch -n
 can yes create secrets -n "$NS"
 for verb in get list watch; do can yes "$verb" pods -n "$NS"; done
 can yes get pods --subresource=log -n "$NS"
+can yes create pods --subresource=exec -n "$NS"   # execute
 can yes list events -n "$NS"
 can yes watch events -n "$NS"
 for verb in get list watch delete patch; do can no "$verb" secrets -n "$NS"; done
 can no update jobs.batch -n "$NS"
 can no create pods -n "$NS"
-can no create pods --subresource=exec -n "$NS"
+can no get pods --subresource=exec -n "$NS"
+can no create pods --subresource=exec -n default
 can no create deployments.apps -n "$NS"
 can no get secrets -n default
 can no create jobs.batch -n default
