@@ -50,6 +50,9 @@ public final class WorkerBench {
     private static final Pattern REQUESTS = Pattern.compile(
             "^apiserver_request_total\\{([^}]*)} ([0-9.e+]+)$", Pattern.MULTILINE);
 
+    /** The worker's service id; BENCH_SERVICE_ID lets two benches run side by side in one workspace. */
+    private static final String SERVICE_ID = System.getenv().getOrDefault("BENCH_SERVICE_ID", "bench-worker");
+
     private final KubernetesClient kube = KubeCluster.adminClient();
     private final HyphaTestServer hypha = HyphaTestServer.shared();
     private final Vertx vertx = Vertx.vertx();
@@ -98,7 +101,7 @@ public final class WorkerBench {
         String ns = namespace("bench");
         Map<String, String> env = new HashMap<>(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", ns, "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
-                "HYPHA_SERVICE_ID", "bench-worker", "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600"));
+                "HYPHA_SERVICE_ID", SERVICE_ID, "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600"));
         // the bench measures launching, not policy: its 50 callers share one workspace
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", "0");
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "0");
@@ -125,7 +128,8 @@ public final class WorkerBench {
                     + " -XX:StartFlightRecording=settings=profile,dumponexit=true,filename=" + JFR.toAbsolutePath());
         }
         report.append("Worker JVM: the image's `JAVA_TOOL_OPTIONS=").append(image.get("JAVA_TOOL_OPTIONS"))
-                .append("` (without its class-data archive, which is made for the image's jar)")
+                .append(System.getenv("BENCH_CDS_ARCHIVE") == null ? "` (from Maven's classes, without the image's class-data archive)"
+                        : "` (from the fat jar, with a class-data archive made as the image makes it)")
                 .append(", `MALLOC_ARENA_MAX=").append(image.get("MALLOC_ARENA_MAX")).append('`')
                 .append(profile ? ", with a JFR recording (`settings=profile`)" : "").append(".\n\n");
         SharedIndexInformer<Job> jobWatch = kube.batch().v1().jobs().inNamespace(ns).inform(stageHandler(this::jobSeen), 0);
@@ -135,7 +139,7 @@ public final class WorkerBench {
         double readySeconds = (System.nanoTime() - t0) / 1e9;
         HyphaClient caller = await(HyphaClient.connect(vertx, new ConnectOptions().setServerUrl(hypha.url())
                 .setToken(hypha.userToken()).setMethodTimeout(Duration.ofSeconds(120))));
-        RemoteService svc = await(caller.getService(caller.workspace() + "/bench-worker"));
+        RemoteService svc = await(caller.getService(caller.workspace() + "/" + SERVICE_ID));
         try {
             if (only == null || only.equals("latency")) {
                 startLatency(svc, ns, latencyRuns);
@@ -178,8 +182,11 @@ public final class WorkerBench {
             if (!m.find()) {
                 throw new IllegalStateException("the Dockerfile sets no " + name);
             }
-            // the image's class-data archive matches its jar, not the classpath the bench runs; scripts/bench-ready.sh measures it
-            out.put(name, m.group(1).replace("\"", "").replaceAll("-XX:SharedArchiveFile=\\S+\\s*", "").strip());
+            // the image's class-data archive matches its jar: kept (pointing at the one made for the bench's
+            // jar) with --cds, dropped when the worker runs from Maven's classes
+            String archive = System.getenv("BENCH_CDS_ARCHIVE");
+            out.put(name, m.group(1).replace("\"", "").replaceAll("-XX:SharedArchiveFile=\\S+(\\s*)",
+                    archive == null ? "" : "-XX:SharedArchiveFile=" + archive + "$1").strip());
         }
         return out;
     }
@@ -750,7 +757,7 @@ public final class WorkerBench {
                 Job j = job("tracked-" + made);
                 j.getSpec().getTemplate().getSpec().getContainers().get(0).setImage("python:long");
                 j.getMetadata().setLabels(Map.of(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE, SessionMeta.COMPONENT,
-                        SessionMeta.COMPONENT_VALUE, SessionMeta.WORKER, "bench-worker", SessionMeta.JOB_TYPE, "k8s-job",
+                        SessionMeta.COMPONENT_VALUE, SessionMeta.WORKER, SERVICE_ID, SessionMeta.JOB_TYPE, "k8s-job",
                         SessionMeta.SESSION_KEY, SessionMeta.sessionKey("bench/" + made)));
                 j.getMetadata().setAnnotations(Map.of(SessionMeta.SESSION_ID, "bench/" + made, SessionMeta.WORKSPACE, "bench"));
                 j.getSpec().getTemplate().setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
