@@ -19,12 +19,18 @@ WORKER_CP="$CP"
 ARGS=()
 for a in "$@"; do
   if [[ "$a" == --cds ]]; then
-    mvn -q -B -DskipTests package >&2
-    WORKER_CP=$(ls -t "$PWD"/target/hypha-k8s-worker-*-fat.jar | head -1)
-    rm -f target/bench-app.jsa
-    java -Xshare:dump -XX:SharedClassListFile=src/main/cds/classlist -XX:SharedArchiveFile=target/bench-app.jsa -cp "$WORKER_CP" \
-      >target/bench-app.jsa.log 2>&1 || { echo "the class-data dump failed: target/bench-app.jsa.log" >&2; exit 1; }
-    export BENCH_CDS_ARCHIVE="$PWD/target/bench-app.jsa"
+    JAR=$(ls -t target/hypha-k8s-worker-*-fat.jar 2>/dev/null | head -1 || true)
+    if [[ -z "$JAR" || -n "$(find src/main pom.xml -newer "$JAR" -print -quit)" ]]; then
+      mvn -q -B -DskipTests package >&2
+      JAR=$(ls -t target/hypha-k8s-worker-*-fat.jar | head -1)
+    fi
+    # a copy of its own, so that a build during the run does not change the jar under the worker
+    mkdir -p target/bench-jars
+    WORKER_CP="$PWD/target/bench-jars/worker-$$.jar"
+    cp "$JAR" "$WORKER_CP"
+    java -Xshare:dump -XX:SharedClassListFile=src/main/cds/classlist -XX:SharedArchiveFile="${WORKER_CP%.jar}.jsa" -cp "$WORKER_CP" \
+      >"${WORKER_CP%.jar}.jsa.log" 2>&1 || { echo "the class-data dump failed: ${WORKER_CP%.jar}.jsa.log" >&2; exit 1; }
+    export BENCH_CDS_ARCHIVE="${WORKER_CP%.jar}.jsa"
   else
     ARGS+=("$a")
   fi

@@ -84,8 +84,10 @@ public final class WorkerBench {
         try {
             bench.run(quick, only, profile);
         } catch (Exception | Error e) {
-            // exit rather than leave the clients' threads holding the process (and the caller's lock)
+            // exit rather than leave the clients' threads holding the process (and the caller's lock),
+            // with what was measured before the failure
             e.printStackTrace();
+            System.out.println(bench.report);
             System.exit(1);
         } finally {
             bench.vertx.close();
@@ -166,7 +168,12 @@ public final class WorkerBench {
             podWatch.close();
             await(caller.disconnect());
             worker.close();
-            kube.namespaces().withName(ns).delete();
+            try {
+                kube.namespaces().withName(ns).delete();
+            } catch (RuntimeException e) {
+                // the figures still count; the namespace is only litter
+                System.err.println("could not delete namespace " + ns + ": " + e.getMessage());
+            }
         }
         if (profile) {
             profileReport();
@@ -683,9 +690,10 @@ public final class WorkerBench {
                 .append(perRound).append(" lifecycles per round from one caller: start() (`python:long`, until its pod runs), then stop(); ")
                 .append("the round ends when the control plane is quiet again. CPU from `/proc/<pid>/task/*/stat` (10 ms ticks), ")
                 .append(String.format(Locale.ROOT, "idle CPU measured before (%.1f ms/s) subtracted.%n%n", idlePerSecond * 10))
-                .append("| round | seconds | worker CPU s | less idle | ms per lifecycle | of which JIT compiler threads ms | GC thread ms |\n")
+                .append("| round | seconds | worker CPU s | less idle | ms per lifecycle | of which JIT compiler threads ms | VM thread ms (serial GC, safepoints) |\n")
                 .append("|---|---|---|---|---|---|---|\n");
         Map<String, Long> atStart = threadTicks(pid);
+        Map<String, Double> lastRound = new HashMap<>();
         for (int r = 1; r <= rounds; r++) {
             Map<String, Long> t0 = threadTicks(pid);
             long w0 = System.nanoTime();
@@ -698,11 +706,18 @@ public final class WorkerBench {
             Map<String, Long> t1 = threadTicks(pid);
             long all = sumTicks(t1) - sumTicks(t0);
             long jit = groupTicks(t1, "Compiler") - groupTicks(t0, "Compiler");
-            long gc = groupTicks(t1, "GC") - groupTicks(t0, "GC");
+            long gc = groupTicks(t1, "VM Thread") - groupTicks(t0, "VM Thread");
             double lessIdle = all - idlePerSecond * seconds;
             report.append(String.format(Locale.ROOT, "| %d | %.0f | %.2f | %.2f | %.1f | %.1f | %.1f |%n", r, seconds, all / 100.0,
                     lessIdle / 100.0, lessIdle * 10 / perRound, jit * 10.0 / perRound, gc * 10.0 / perRound));
+            lastRound.clear();
+            t1.forEach((k, v) -> lastRound.merge(k.substring(k.indexOf(' ') + 1).replaceAll("[0-9]+", "#"),
+                    (v - t0.getOrDefault(k, 0L)) * 10.0 / perRound, Double::sum));
         }
+        report.append("\nThe last round's CPU per lifecycle by thread (ms): ");
+        lastRound.entrySet().stream().filter(e -> e.getValue() > 0).sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+                .forEach(e -> report.append(String.format(Locale.ROOT, "`%s` %.1f; ", e.getKey(), e.getValue())));
+        report.append('\n');
         report.append(String.format(Locale.ROOT, "%nJIT compiler threads since the worker started: %.2f s of CPU (%.2f s before this phase).%n%n",
                 groupTicks(threadTicks(pid), "Compiler") / 100.0, groupTicks(atStart, "Compiler") / 100.0));
     }
@@ -824,14 +839,19 @@ public final class WorkerBench {
         return out;
     }
 
-    /** Classes the worker has loaded (the JVM's own counter), "?" when it cannot be read. */
+    /** Classes the worker has loaded and not unloaded, from its class-data archive or not; "?" when it cannot be read. */
     private static String classesLoaded(long pid) throws IOException, InterruptedException {
-        Matcher m = Pattern.compile("java\\.cls\\.loadedClasses=(\\d+)").matcher(jcmd(pid, "PerfCounter.print"));
-        Matcher u = Pattern.compile("java\\.cls\\.unloadedClasses=(\\d+)").matcher(jcmd(pid, "PerfCounter.print"));
-        if (!m.find()) {
-            return "?";
+        String counters = jcmd(pid, "PerfCounter.print");
+        long total = 0;
+        boolean found = false;
+        for (String name : List.of("loadedClasses", "sharedLoadedClasses", "unloadedClasses", "sharedUnloadedClasses")) {
+            Matcher m = Pattern.compile("java\\.cls\\." + name + "=(\\d+)").matcher(counters);
+            if (m.find()) {
+                found = true;
+                total += (name.contains("nloaded") ? -1 : 1) * Long.parseLong(m.group(1));
+            }
         }
-        return String.valueOf(Long.parseLong(m.group(1)) - (u.find() ? Long.parseLong(u.group(1)) : 0));
+        return found ? String.valueOf(total) : "?";
     }
 
     /** The JVM's native memory summary when the worker runs with -XX:NativeMemoryTracking, else empty. */
