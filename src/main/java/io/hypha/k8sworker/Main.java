@@ -12,12 +12,14 @@ import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.vertx5.Vertx5HttpClientFactory;
 import io.hypha.k8sworker.bridge.HyphaBridgeVerticle;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.health.HealthVerticle;
@@ -50,12 +52,16 @@ public final class Main {
     private final ExecutorService logPool;
     private final List<String> deployments = new ArrayList<>();
 
-    public Main(WorkerConfig config, KubernetesClient kubernetes) {
+    /** {@code kubernetes} makes the Kubernetes client on the worker's Vert.x instance. */
+    public Main(WorkerConfig config, Function<Vertx, KubernetesClient> kubernetes) {
         this.config = config;
-        this.kubernetes = kubernetes;
-        this.vertx = Vertx.builder().with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions()
-                .setEnabled(true).setJvmMetricsEnabled(true)
-                .setPrometheusOptions(new VertxPrometheusOptions().setEnabled(true)))).build();
+        // one event loop per core the JVM may use (its container's CPU limit), not Vert.x's two per core:
+        // the loops only route frames and events, blocking calls run on the pools below
+        this.vertx = Vertx.builder().with(new VertxOptions().setEventLoopPoolSize(Runtime.getRuntime().availableProcessors())
+                .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)
+                        .setPrometheusOptions(new VertxPrometheusOptions().setEnabled(true)))).build();
+        // fabric8 would otherwise start a Vert.x instance of its own, with its own event loops and threads
+        this.kubernetes = kubernetes.apply(vertx);
         AtomicInteger threads = new AtomicInteger();
         this.kubePool = Executors.newFixedThreadPool(config.kubernetes().workerPoolSize(), r -> {
             Thread t = new Thread(r, "k8s-ops-" + threads.getAndIncrement());
@@ -76,7 +82,7 @@ public final class Main {
     public static void main(String[] args) {
         WorkerConfig config = WorkerConfig.load(args.length > 0 ? Path.of(args[0]) : null, System.getenv());
         LOG.info("configuration: {}", config.redacted().encode());
-        Main main = new Main(config, new KubernetesClientBuilder().build());
+        Main main = new Main(config, vertx -> new KubernetesClientBuilder().withHttpClientFactory(new Vertx5HttpClientFactory(vertx)).build());
         Runtime.getRuntime().addShutdownHook(new Thread(main::shutdownAndWait, "shutdown"));
         try {
             // the main thread may wait; exiting from an event loop would deadlock the shutdown hook
@@ -116,17 +122,18 @@ public final class Main {
                 .mapEmpty();
     }
 
-    /** Undeploys newest first (the bridge), then closes Vert.x and the Kubernetes client. */
+    /** Undeploys newest first (the bridge), then closes the Kubernetes client and Vert.x, which it runs on. */
     public Future<Void> shutdown() {
         Future<Void> chain = Future.succeededFuture();
         for (int i = deployments.size() - 1; i >= 0; i--) {
             String id = deployments.get(i);
             chain = chain.compose(x -> vertx.undeploy(id).otherwiseEmpty());
         }
-        return chain.eventually(() -> vertx.close()).andThen(ar -> {
+        return chain.eventually(() -> {
             kubePool.shutdownNow();
             logPool.shutdownNow();
             kubernetes.close();
+            return vertx.close();
         });
     }
 

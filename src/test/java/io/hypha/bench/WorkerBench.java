@@ -50,13 +50,16 @@ public final class WorkerBench {
     private static final Pattern REQUESTS = Pattern.compile(
             "^apiserver_request_total\\{([^}]*)} ([0-9.e+]+)$", Pattern.MULTILINE);
 
+    /** The worker's service id; BENCH_SERVICE_ID lets two benches run side by side in one workspace. */
+    private static final String SERVICE_ID = System.getenv().getOrDefault("BENCH_SERVICE_ID", "bench-worker");
+
     private final KubernetesClient kube = KubeCluster.adminClient();
     private final HyphaTestServer hypha = HyphaTestServer.shared();
     private final Vertx vertx = Vertx.vertx();
     private final StringBuilder report = new StringBuilder();
 
     /** Phases --only can pick. */
-    private static final List<String> PHASES = List.of("latency", "throughput", "api", "footprint");
+    private static final List<String> PHASES = List.of("latency", "throughput", "api", "logs", "cpu", "footprint");
     private static final Path JFR = Path.of("target/bench-worker.jfr");
 
     private final Map<String, Stages> stages = new ConcurrentHashMap<>();
@@ -81,8 +84,10 @@ public final class WorkerBench {
         try {
             bench.run(quick, only, profile);
         } catch (Exception | Error e) {
-            // exit rather than leave the clients' threads holding the process (and the caller's lock)
+            // exit rather than leave the clients' threads holding the process (and the caller's lock),
+            // with what was measured before the failure
             e.printStackTrace();
+            System.out.println(bench.report);
             System.exit(1);
         } finally {
             bench.vertx.close();
@@ -94,17 +99,30 @@ public final class WorkerBench {
     private void run(boolean quick, String only, boolean profile) throws Exception {
         int latencyRuns = quick ? 10 : 60;
         int throughputSessions = quick ? 60 : 500;
-        int trackedSessions = quick ? 100 : 1000;
 
         String ns = namespace("bench");
         Map<String, String> env = new HashMap<>(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", ns, "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
-                "HYPHA_SERVICE_ID", "bench-worker", "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600"));
+                "HYPHA_SERVICE_ID", SERVICE_ID, "HYPHA_K8S_WORKER_KUBERNETES_TTL_SECONDS_AFTER_FINISHED", "3600"));
         // the bench measures launching, not policy: its 50 callers share one workspace
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE", "0");
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_TOTAL", "0");
         env.put("HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_USER", "0");
+        // get_logs is measured for its latency and requests, not its per-caller rate limit
+        env.put("HYPHA_K8S_WORKER_LOGS_RATE_PER_SECOND", "1000000");
+        env.put("HYPHA_K8S_WORKER_LOGS_BURST", "1000000");
+        // a lever under test: settings given to the bench (e.g. HYPHA_K8S_WORKER_KUBERNETES_WORKER_POOL_SIZE=2)
+        System.getenv().forEach((k, v) -> {
+            if (k.startsWith("HYPHA_K8S_WORKER_")) {
+                env.put(k, v);
+            }
+        });
         Map<String, String> image = imageJvmEnv();
+        // a JVM lever under test (BENCH_JVM_EXTRA="-XX:TieredStopAtLevel=1"), after the image's options
+        String extra = System.getenv().getOrDefault("BENCH_JVM_EXTRA", "").strip();
+        if (!extra.isEmpty()) {
+            image.put("JAVA_TOOL_OPTIONS", image.get("JAVA_TOOL_OPTIONS") + " " + extra);
+        }
         env.putAll(image);
         if (profile) {
             Files.deleteIfExists(JFR);
@@ -112,7 +130,8 @@ public final class WorkerBench {
                     + " -XX:StartFlightRecording=settings=profile,dumponexit=true,filename=" + JFR.toAbsolutePath());
         }
         report.append("Worker JVM: the image's `JAVA_TOOL_OPTIONS=").append(image.get("JAVA_TOOL_OPTIONS"))
-                .append("` (without its class-data archive, which is made for the image's jar)")
+                .append(System.getenv("BENCH_CDS_ARCHIVE") == null ? "` (from Maven's classes, without the image's class-data archive)"
+                        : "` (from the fat jar, with a class-data archive made as the image makes it)")
                 .append(", `MALLOC_ARENA_MAX=").append(image.get("MALLOC_ARENA_MAX")).append('`')
                 .append(profile ? ", with a JFR recording (`settings=profile`)" : "").append(".\n\n");
         SharedIndexInformer<Job> jobWatch = kube.batch().v1().jobs().inNamespace(ns).inform(stageHandler(this::jobSeen), 0);
@@ -122,7 +141,7 @@ public final class WorkerBench {
         double readySeconds = (System.nanoTime() - t0) / 1e9;
         HyphaClient caller = await(HyphaClient.connect(vertx, new ConnectOptions().setServerUrl(hypha.url())
                 .setToken(hypha.userToken()).setMethodTimeout(Duration.ofSeconds(120))));
-        RemoteService svc = await(caller.getService(caller.workspace() + "/bench-worker"));
+        RemoteService svc = await(caller.getService(caller.workspace() + "/" + SERVICE_ID));
         try {
             if (only == null || only.equals("latency")) {
                 startLatency(svc, ns, latencyRuns);
@@ -133,17 +152,28 @@ public final class WorkerBench {
             if (only == null || only.equals("api")) {
                 apiLoad(svc, ns);
             }
+            if (only == null || only.equals("logs")) {
+                logs(svc, ns, quick, worker.pid());
+            }
+            if (only == null || only.equals("cpu")) {
+                cpu(svc, ns, quick, worker.pid());
+            }
             if (only == null || only.equals("footprint")) {
                 jobWatch.close();
                 podWatch.close();
-                footprint(worker, ns, trackedSessions, readySeconds);
+                footprint(worker, ns, quick ? new int[] {200} : new int[] {200, 1000}, readySeconds);
             }
         } finally {
             jobWatch.close();
             podWatch.close();
             await(caller.disconnect());
             worker.close();
-            kube.namespaces().withName(ns).delete();
+            try {
+                kube.namespaces().withName(ns).delete();
+            } catch (RuntimeException e) {
+                // the figures still count; the namespace is only litter
+                System.err.println("could not delete namespace " + ns + ": " + e.getMessage());
+            }
         }
         if (profile) {
             profileReport();
@@ -159,8 +189,11 @@ public final class WorkerBench {
             if (!m.find()) {
                 throw new IllegalStateException("the Dockerfile sets no " + name);
             }
-            // the image's class-data archive matches its jar, not the classpath the bench runs; scripts/bench-ready.sh measures it
-            out.put(name, m.group(1).replace("\"", "").replaceAll("-XX:SharedArchiveFile=\\S+\\s*", "").strip());
+            // the image's class-data archive matches its jar: kept (pointing at the one made for the bench's
+            // jar) with --cds, dropped when the worker runs from Maven's classes
+            String archive = System.getenv("BENCH_CDS_ARCHIVE");
+            out.put(name, m.group(1).replace("\"", "").replaceAll("-XX:SharedArchiveFile=\\S+(\\s*)",
+                    archive == null ? "" : "-XX:SharedArchiveFile=" + archive + "$1").strip());
         }
         return out;
     }
@@ -485,6 +518,14 @@ public final class WorkerBench {
     }
 
     private Map<String, Double> requestCounts() throws IOException, InterruptedException {
+        return requestCounts(false);
+    }
+
+    /**
+     * Requests by verb and resource since the API server started. With {@code bySubresource}, also
+     * config maps and service accounts (what a worker could read), and subresources apart ("GET pods/log").
+     */
+    private Map<String, Double> requestCounts(boolean bySubresource) throws IOException, InterruptedException {
         String token = Files.readAllLines(KubeCluster.kubeconfigPath()).stream().filter(l -> l.trim().startsWith("token:"))
                 .map(l -> l.trim().substring("token:".length()).trim()).findFirst().orElseThrow();
         HttpClient http = HttpClient.newBuilder().sslContext(trustAll()).build();
@@ -496,8 +537,10 @@ public final class WorkerBench {
             String labels = m.group(1);
             String verb = label(labels, "verb");
             String resource = label(labels, "resource");
-            if (resource.equals("jobs") || resource.equals("pods") || resource.equals("secrets") || resource.equals("events")) {
-                byVerb.merge(verb + " " + resource, Double.parseDouble(m.group(2)), Double::sum);
+            String sub = label(labels, "subresource");
+            if (resource.equals("jobs") || resource.equals("pods") || resource.equals("secrets") || resource.equals("events")
+                    || bySubresource && (resource.equals("configmaps") || resource.equals("serviceaccounts"))) {
+                byVerb.merge(verb + " " + resource + (bySubresource && !sub.isEmpty() ? "/" + sub : ""), Double.parseDouble(m.group(2)), Double::sum);
             }
         }
         return byVerb;
@@ -542,36 +585,219 @@ public final class WorkerBench {
         }
     }
 
+    // ------------------------------------------------------------------ get_logs
+
+    /**
+     * get_logs of running sessions next to the same log read made directly with fabric8 (one GET of
+     * the pod's log with the same tailLines and limitBytes): the API requests each call makes, from
+     * the API server's counters, and the latency at 1 and 20 callers.
+     */
+    private void logs(RemoteService svc, String ns, boolean quick, long pid) throws Exception {
+        int sessionCount = 20;
+        awaitQuiet(ns);
+        List<String> sessions = Collections.synchronizedList(new ArrayList<>());
+        timed(sessionCount, sessionCount, i -> sessions.add(sessionOf(await(svc.call("start",
+                Map.of("manifest", Map.of("image", "python:long")))))));
+        List<String> pods = kube.pods().inNamespace(ns).list().getItems().stream().map(p -> p.getMetadata().getName()).toList();
+        // kwok serves a pod's log once it has seen the pod's Logs; wait until get_logs returns one
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (logText(await(svc.call("get_logs", sessions.get(0)))).isEmpty() && System.nanoTime() < until) {
+            Thread.sleep(500);
+        }
+        String path = "/api/v1/namespaces/" + ns + "/pods/%s/log?container=main&tailLines=1000&limitBytes=262144";
+        Start direct = i -> kube.raw(path.formatted(pods.get(i % pods.size())));
+        Start viaWorker = i -> await(svc.call("get_logs", sessions.get(i % sessions.size())));
+        int warm = quick ? 200 : 1000;
+        timed(warm, 4, direct);
+        timed(warm, 4, viaWorker);
+
+        // requests per call: the API server's counters around calls made one at a time
+        int counted = 50;
+        Map<String, Start> calls = new java.util.LinkedHashMap<>();
+        calls.put("fabric8 log read (baseline)", direct);
+        calls.put("worker get_logs", viaWorker);
+        calls.put("worker list_sessions", i -> await(svc.call("list_sessions")));
+        calls.put("worker get_session_info", i -> await(svc.call("get_session_info", sessions.get(i % sessions.size()))));
+        StringBuilder requests = new StringBuilder("| call | calls | API requests per call | by verb and resource |\n|---|---|---|---|\n");
+        Map<String, Double> workerCpuMs = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, Start> c : calls.entrySet()) {
+            awaitCountersStable();
+            Map<String, Double> before = requestCounts(true);
+            long cpu0 = cpuTicks(pid);
+            timed(counted, 1, c.getValue());
+            long cpu1 = cpuTicks(pid);
+            Map<String, Double> d = delta(before, requestCounts(true));
+            double all = d.values().stream().mapToDouble(Double::doubleValue).sum();
+            requests.append(String.format(Locale.ROOT, "| %s | %d | %.2f | %s |%n", c.getKey(), counted, all / counted,
+                    d.isEmpty() ? "none" : new java.util.TreeMap<>(d).toString().replaceAll("[{}]", "")));
+            workerCpuMs.put(c.getKey(), (cpu1 - cpu0) * 10.0 / counted);
+        }
+
+        report.append("## get_logs: ").append(sessionCount).append(" running sessions, one pod each\n\n")
+                .append("API requests counted from `apiserver_request_total` (every resource) around ").append(counted)
+                .append(" calls made one after another, after the counters stood still for 3 s; the baseline row shows ")
+                .append("what one log read costs.\n\n").append(requests).append('\n')
+                .append("| callers | path | calls | mean ms | p10 ms | p50 ms | p90 ms | p99 ms | p50 vs baseline |\n|---|---|---|---|---|---|---|---|---|\n");
+        for (int callers : new int[] {1, 20}) {
+            int n = (quick ? 200 : 1000) * (callers == 1 ? 1 : 2);
+            List<Double> base = timed(n, callers, direct);
+            List<Double> worker = timed(n, callers, viaWorker);
+            logRow(callers, "fabric8 log read (baseline)", base, pct(base, 50));
+            logRow(callers, "worker get_logs", worker, pct(base, 50));
+        }
+        report.append(String.format(Locale.ROOT, "%nWorker CPU per call (ms, from /proc, 10 ms ticks over %d calls): ", counted));
+        workerCpuMs.forEach((k, v) -> report.append(String.format(Locale.ROOT, "%s %.1f; ", k, v)));
+        report.append("\n\n");
+        for (String s : sessions) {
+            await(svc.call("stop", s));
+        }
+        cleanJobs(ns);
+    }
+
+    private void logRow(int callers, String path, List<Double> ms, double baseP50) {
+        report.append(String.format(Locale.ROOT, "| %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f× |%n", callers, path, ms.size(),
+                mean(ms), pct(ms, 10), pct(ms, 50), pct(ms, 90), pct(ms, 99), pct(ms, 50) / baseP50));
+    }
+
+    private static String logText(Object logs) {
+        return String.valueOf(logs instanceof io.vertx.core.json.JsonObject j ? j.getMap() : logs)
+                .replaceAll("\\b(logs|items|stdout|info|error|total|offset|limit)\\b|[\\[\\]{}=,:0-9\\s\"]", "");
+    }
+
+    private static String sessionOf(Object r) {
+        if (r instanceof io.vertx.core.json.JsonObject j) {
+            return j.getString("session_id");
+        }
+        if (r instanceof Map<?, ?> m && m.get("session_id") != null) {
+            return m.get("session_id").toString();
+        }
+        return (String) r;
+    }
+
+    // ------------------------------------------------------------------ CPU per session lifecycle
+
+    /**
+     * The worker's CPU time (from /proc, all its threads) per session lifecycle, start() until its
+     * pod runs then stop() until the Job is gone, one caller, in rounds: the first rounds pay for the
+     * JIT's warm-up, the last shows the steady cost. The JIT's own share is its compiler threads' CPU.
+     */
+    private void cpu(RemoteService svc, String ns, boolean quick, long pid) throws Exception {
+        int perRound = 50;
+        int rounds = quick ? 3 : 5;
+        awaitQuiet(ns);
+        double idlePerSecond = idleTicksPerSecond(pid);
+        report.append("## CPU per session lifecycle\n\n")
+                .append(perRound).append(" lifecycles per round from one caller: start() (`python:long`, until its pod runs), then stop(); ")
+                .append("the round ends when the control plane is quiet again. CPU from `/proc/<pid>/task/*/stat` (10 ms ticks), ")
+                .append(String.format(Locale.ROOT, "idle CPU measured before (%.1f ms/s) subtracted.%n%n", idlePerSecond * 10))
+                .append("| round | seconds | worker CPU s | less idle | ms per lifecycle | of which JIT compiler threads ms | VM thread ms (serial GC, safepoints) |\n")
+                .append("|---|---|---|---|---|---|---|\n");
+        Map<String, Long> atStart = threadTicks(pid);
+        Map<String, Double> lastRound = new HashMap<>();
+        for (int r = 1; r <= rounds; r++) {
+            Map<String, Long> t0 = threadTicks(pid);
+            long w0 = System.nanoTime();
+            for (int i = 0; i < perRound; i++) {
+                String s = sessionOf(await(svc.call("start", Map.of("manifest", Map.of("image", "python:long")))));
+                await(svc.call("stop", s));
+            }
+            awaitQuiet(ns);
+            double seconds = (System.nanoTime() - w0) / 1e9;
+            Map<String, Long> t1 = threadTicks(pid);
+            long all = sumTicks(t1) - sumTicks(t0);
+            long jit = groupTicks(t1, "Compiler") - groupTicks(t0, "Compiler");
+            long gc = groupTicks(t1, "VM Thread") - groupTicks(t0, "VM Thread");
+            double lessIdle = all - idlePerSecond * seconds;
+            report.append(String.format(Locale.ROOT, "| %d | %.0f | %.2f | %.2f | %.1f | %.1f | %.1f |%n", r, seconds, all / 100.0,
+                    lessIdle / 100.0, lessIdle * 10 / perRound, jit * 10.0 / perRound, gc * 10.0 / perRound));
+            lastRound.clear();
+            t1.forEach((k, v) -> lastRound.merge(k.substring(k.indexOf(' ') + 1).replaceAll("[0-9]+", "#"),
+                    (v - t0.getOrDefault(k, 0L)) * 10.0 / perRound, Double::sum));
+        }
+        report.append("\nThe last round's CPU per lifecycle by thread (ms): ");
+        lastRound.entrySet().stream().filter(e -> e.getValue() > 0).sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+                .forEach(e -> report.append(String.format(Locale.ROOT, "`%s` %.1f; ", e.getKey(), e.getValue())));
+        report.append('\n');
+        report.append(String.format(Locale.ROOT, "%nJIT compiler threads since the worker started: %.2f s of CPU (%.2f s before this phase).%n%n",
+                groupTicks(threadTicks(pid), "Compiler") / 100.0, groupTicks(atStart, "Compiler") / 100.0));
+    }
+
+    private static double idleTicksPerSecond(long pid) throws Exception {
+        long c0 = cpuTicks(pid);
+        Thread.sleep(10_000);
+        return (cpuTicks(pid) - c0) / 10.0;
+    }
+
+    /** Each live thread's CPU ticks (user + system), keyed by tid and name. */
+    private static Map<String, Long> threadTicks(long pid) throws IOException {
+        Map<String, Long> out = new HashMap<>();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    String stat = Files.readString(t.resolve("stat"));
+                    String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    out.put(t.getFileName() + " " + name, Long.parseLong(f[11]) + Long.parseLong(f[12]));
+                } catch (IOException | RuntimeException e) {
+                    // the thread ended between the listing and the read
+                }
+            }
+        }
+        return out;
+    }
+
+    private static long sumTicks(Map<String, Long> ticks) {
+        return ticks.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    private static long groupTicks(Map<String, Long> ticks, String nameContains) {
+        return ticks.entrySet().stream().filter(e -> e.getKey().contains(nameContains)).mapToLong(Map.Entry::getValue).sum();
+    }
+
     // ------------------------------------------------------------------ footprint
 
-    private void footprint(WorkerProcess worker, String ns, int tracked, double readySeconds) throws Exception {
+    private void footprint(WorkerProcess worker, String ns, int[] tracked, double readySeconds) throws Exception {
         cleanJobs(ns);
         awaitQuiet(ns);
         long pid = worker.pid();
-        double[] idle = sample(pid);
-        // sessions as the worker sees them: Jobs with its labels, made directly so that the worker only tracks them
-        for (int i = 0; i < tracked; i++) {
-            Job j = job("tracked-" + i);
-            j.getMetadata().setLabels(Map.of(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE, SessionMeta.COMPONENT,
-                    SessionMeta.COMPONENT_VALUE, SessionMeta.WORKER, "bench-worker", SessionMeta.JOB_TYPE, "k8s-job",
-                    SessionMeta.SESSION_KEY, SessionMeta.sessionKey("bench/" + i)));
-            j.getMetadata().setAnnotations(Map.of(SessionMeta.SESSION_ID, "bench/" + i, SessionMeta.WORKSPACE, "bench"));
-            j.getSpec().getTemplate().setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
-                    .withLabels(j.getMetadata().getLabels()).build());
-            kube.batch().v1().jobs().inNamespace(ns).resource(j).create();
+        report.append("## Footprint\n\n| state | worker RSS MiB | threads | classes loaded | worker CPU % (30 s) |\n|---|---|---|---|---|\n");
+        footprintRow(pid, "idle, 0 sessions");
+        String threadsIdle = threadNames(pid);
+        String nmtIdle = nativeMemory(pid);
+        int made = 0;
+        for (int count : tracked) {
+            // live sessions as the worker sees them: Jobs with its labels whose pods keep running, made
+            // directly so that the worker only tracks them
+            for (; made < count; made++) {
+                Job j = job("tracked-" + made);
+                j.getSpec().getTemplate().getSpec().getContainers().get(0).setImage("python:long");
+                j.getMetadata().setLabels(Map.of(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE, SessionMeta.COMPONENT,
+                        SessionMeta.COMPONENT_VALUE, SessionMeta.WORKER, SERVICE_ID, SessionMeta.JOB_TYPE, "k8s-job",
+                        SessionMeta.SESSION_KEY, SessionMeta.sessionKey("bench/" + made)));
+                j.getMetadata().setAnnotations(Map.of(SessionMeta.SESSION_ID, "bench/" + made, SessionMeta.WORKSPACE, "bench"));
+                j.getSpec().getTemplate().setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+                        .withLabels(j.getMetadata().getLabels()).build());
+                kube.batch().v1().jobs().inNamespace(ns).resource(j).create();
+            }
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
+            while (kube.pods().inNamespace(ns).list().getItems().stream()
+                    .filter(p -> "Running".equals(p.getStatus().getPhase())).count() < count && System.nanoTime() < deadline) {
+                Thread.sleep(2000);
+            }
+            awaitCountersStable();
+            footprintRow(pid, count + " live sessions (Jobs with running pods)");
         }
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
-        while (kube.pods().inNamespace(ns).list().getItems().stream()
-                .filter(p -> "Succeeded".equals(p.getStatus().getPhase())).count() < tracked && System.nanoTime() < deadline) {
-            Thread.sleep(2000);
+        report.append(String.format(Locale.ROOT, "%nFrom process start to `/health/ready`: %.1f s (JVM start, config, informers, Hypha login, registration).%n%n", readySeconds))
+                .append("Threads when idle, by name: ").append(threadsIdle).append("\n\n");
+        if (!nmtIdle.isEmpty()) {
+            report.append("Native memory tracking when idle (committed KiB):\n\n```\n").append(nmtIdle).append("```\n\n");
         }
-        Thread.sleep(10_000);
-        double[] busy = sample(pid);
-        report.append("## Footprint\n\n| state | worker RSS MiB | worker CPU % (30 s) |\n|---|---|---|\n")
-                .append(String.format(Locale.ROOT, "| idle, 0 sessions | %.0f | %.1f |%n", idle[0], idle[1]))
-                .append(String.format(Locale.ROOT, "| idle, %d tracked sessions (Jobs and pods) | %.0f | %.1f |%n", tracked, busy[0], busy[1]))
-                .append(String.format(Locale.ROOT, "%nFrom process start to `/health/ready`: %.1f s (JVM start, config, informers, Hypha login, registration).%n%n", readySeconds));
         cleanJobs(ns);
+    }
+
+    private void footprintRow(long pid, String state) throws Exception {
+        double[] s = sample(pid);
+        report.append(String.format(Locale.ROOT, "| %s | %.0f | %d | %s | %.1f |%n", state, s[0], threadTicks(pid).size(), classesLoaded(pid), s[1]));
     }
 
     /** RSS in MiB, and CPU use over 30 s in percent of one core. */
@@ -591,6 +817,60 @@ public final class WorkerBench {
     private static long cpuTicks(long pid) throws IOException {
         String[] f = Files.readString(Path.of("/proc/" + pid + "/stat")).replaceAll("^.*\\) ", "").split(" ");
         return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    }
+
+    /** The worker's threads grouped by name with the digits taken out: "vert.x-eventloop-thread-# ×4, ...". */
+    private static String threadNames(long pid) throws IOException {
+        Map<String, Integer> byName = new java.util.TreeMap<>();
+        for (String key : threadTicks(pid).keySet()) {
+            byName.merge(key.substring(key.indexOf(' ') + 1).replaceAll("[0-9]+", "#"), 1, Integer::sum);
+        }
+        StringBuilder out = new StringBuilder();
+        byName.forEach((k, v) -> out.append(out.isEmpty() ? "" : ", ").append('`').append(k).append('`').append(v > 1 ? " ×" + v : ""));
+        return out.toString();
+    }
+
+    private static String jcmd(long pid, String... command) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(), String.valueOf(pid)));
+        cmd.addAll(List.of(command));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        p.waitFor(30, TimeUnit.SECONDS);
+        return out;
+    }
+
+    /** Classes the worker has loaded and not unloaded, from its class-data archive or not; "?" when it cannot be read. */
+    private static String classesLoaded(long pid) throws IOException, InterruptedException {
+        String counters = jcmd(pid, "PerfCounter.print");
+        long total = 0;
+        boolean found = false;
+        for (String name : List.of("loadedClasses", "sharedLoadedClasses", "unloadedClasses", "sharedUnloadedClasses")) {
+            Matcher m = Pattern.compile("java\\.cls\\." + name + "=(\\d+)").matcher(counters);
+            if (m.find()) {
+                found = true;
+                total += (name.contains("nloaded") ? -1 : 1) * Long.parseLong(m.group(1));
+            }
+        }
+        return found ? String.valueOf(total) : "?";
+    }
+
+    /** The JVM's native memory summary when the worker runs with -XX:NativeMemoryTracking, else empty. */
+    private static String nativeMemory(long pid) throws IOException, InterruptedException {
+        String out = jcmd(pid, "VM.native_memory", "summary");
+        if (!out.contains("committed")) {
+            return "";
+        }
+        StringBuilder sb = new StringBuilder();
+        for (String line : out.split("\n")) {
+            Matcher l = Pattern.compile("^\\s*-?\\s*([A-Za-z][A-Za-z ]*?)\\s*\\(reserved=\\d+KB, committed=(\\d+)KB").matcher(line);
+            Matcher t = Pattern.compile("^Total: reserved=\\d+KB, committed=(\\d+)KB").matcher(line);
+            if (t.find()) {
+                sb.append("Total ").append(t.group(1)).append('\n');
+            } else if (l.find()) {
+                sb.append(l.group(1).strip()).append(' ').append(l.group(2)).append('\n');
+            }
+        }
+        return sb.toString();
     }
 
     // ------------------------------------------------------------------ helpers
@@ -624,6 +904,11 @@ public final class WorkerBench {
      */
     private void awaitQuiet(String ns) throws Exception {
         awaitNoJobs(ns);
+        awaitCountersStable();
+    }
+
+    /** Until the API server's request counters stand still for 3 s (at most 30 s). */
+    private void awaitCountersStable() throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         double last = -1;
         int stable = 0;
