@@ -39,9 +39,9 @@ EXPOSE 8080
 # fraction of this heap); scripts/bench-worker.sh runs the worker with this same line. The Helm
 # value jvmOptions replaces it. Serial GC: one worker thread and no per-core GC structures on a
 # process whose heap is small; two malloc arenas instead of eight per core for the JVM's own allocations.
-# The native heap is given back to the system every 5 s: the JIT's compilations leave their memory
-# with malloc otherwise (docs/benchmarks.md).
-ENV JAVA_TOOL_OPTIONS="-XX:SharedArchiveFile=/app/app.jsa -XX:+UseSerialGC -Xms16m -Xmx192m -Xss512k -XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000 -XX:+ExitOnOutOfMemoryError" \
+# C1 only (TieredStopAtLevel=1): the worker mostly waits, and C2's compilations cost more CPU than
+# they save and leave their memory with malloc; the native heap is given back to the system every 5 s.
+ENV JAVA_TOOL_OPTIONS="-XX:SharedArchiveFile=/app/app.jsa -XX:+UseSerialGC -Xms16m -Xmx192m -Xss512k -XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:TieredStopAtLevel=1 -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000 -XX:+ExitOnOutOfMemoryError" \
     MALLOC_ARENA_MAX=2
 # exec form: java is PID 1 and gets SIGTERM, so the worker leaves Hypha cleanly.
 # Only /tmp has to be writable (JVM perf data, Vert.x file cache). An OutOfMemoryError ends the
