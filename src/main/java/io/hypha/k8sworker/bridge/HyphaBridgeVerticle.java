@@ -570,7 +570,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Map<String, Object> cfg = rawConfig == null ? Map.of() : (Map<String, Object>) rawConfig;
         for (String key : cfg.keySet()) {
             if (!List.of("timeout", "container", "shell").contains(key)) {
-                throw WorkerException.invalid("config." + shown(key) + ": unknown field for execute (expected timeout, container, shell)");
+                throw WorkerException.invalid("config." + WorkerException.shown(key) + ": unknown field for execute (expected timeout, container, shell)");
             }
         }
         Integer timeout = count(cfg.get("timeout"), "config.timeout");
@@ -749,8 +749,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             return withType;
         }
         if (!t.equals(inner)) {
-            throw WorkerException.invalid("config.type ('" + shown(t) + "') and manifest.type ('"
-                    + shown(String.valueOf(inner)) + "') differ");
+            throw WorkerException.invalid("config.type ('" + WorkerException.shown(t) + "') and manifest.type ('"
+                    + WorkerException.shown(String.valueOf(inner)) + "') differ");
         }
         return manifest;
     }
@@ -783,20 +783,6 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             throw WorkerException.invalid("config." + key + " must be a string");
         }
         return s.isBlank() ? null : s;
-    }
-
-    /** Caller text quoted in an error: at most 80 characters, control characters escaped. */
-    private static String shown(String s) {
-        String cut = s.length() <= 80 ? s : s.substring(0, 80) + "...";
-        StringBuilder out = new StringBuilder(cut.length());
-        cut.codePoints().forEach(c -> {
-            if (Character.isISOControl(c)) {
-                out.append(String.format("\\u%04x", c));
-            } else {
-                out.appendCodePoint(c);
-            }
-        });
-        return out.toString();
     }
 
     private static String blankToNull(String s) {

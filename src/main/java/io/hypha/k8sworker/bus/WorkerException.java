@@ -47,6 +47,20 @@ public final class WorkerException extends RuntimeException {
         return out;
     }
 
+    /** Caller text quoted in an error: at most 80 characters, control characters escaped. */
+    public static String shown(String s) {
+        String cut = s.length() <= 80 ? s : s.substring(0, 80) + "...";
+        StringBuilder out = new StringBuilder(cut.length());
+        cut.codePoints().forEach(c -> {
+            if (Character.isISOControl(c)) {
+                out.append(String.format("\\u%04x", c));
+            } else {
+                out.appendCodePoint(c);
+            }
+        });
+        return out.toString();
+    }
+
     public ErrorCode code() {
         return code;
     }

@@ -133,7 +133,7 @@ final class JobPolicy {
             try {
                 sign = amount(value).signum();
             } catch (WorkerException e) {
-                throw WorkerException.invalid(field + ": not a Kubernetes quantity: " + ManifestReader.shown(value));
+                throw WorkerException.invalid(field + ": not a Kubernetes quantity: " + WorkerException.shown(value));
             }
             // a GPU limit of 0 asks for none, which is harmless
             if (sign < 0 || sign == 0 && kind.equals("limits") && !isGpu(name)) {

@@ -45,7 +45,7 @@ final class K8sJobType extends ManifestJobType {
         out.put("args", m.stringList("args"));
         String workingDir = m.string("working_dir", null);
         if (workingDir != null && !workingDir.startsWith("/")) {
-            throw WorkerException.invalid("manifest.working_dir must be an absolute path, got '" + ManifestReader.shown(workingDir) + "'");
+            throw WorkerException.invalid("manifest.working_dir must be an absolute path, got '" + WorkerException.shown(workingDir) + "'");
         }
         out.put("working_dir", workingDir);
         out.put("volumes", volumes(m));

@@ -104,7 +104,7 @@ final class ManifestReader {
         if (!unknown.isEmpty() && fromAppController) {
             for (String key : unknown) {
                 if (!isEmpty(manifest.get(key)) && REPORTED.size() < MAX_REPORTED && REPORTED.add(jobType + "." + key)) {
-                    LOG.warn("manifest.{} from Hypha's app controller is not used by type {} and is ignored", shown(key), jobType);
+                    LOG.warn("manifest.{} from Hypha's app controller is not used by type {} and is ignored", WorkerException.shown(key), jobType);
                 }
             }
             return;
@@ -158,7 +158,7 @@ final class ManifestReader {
         }
         String why = imageProblem(image);
         if (why != null) {
-            throw WorkerException.invalid("manifest." + field + " is not a valid image reference: '" + shown(image) + "' (" + why + ")");
+            throw WorkerException.invalid("manifest." + field + " is not a valid image reference: '" + WorkerException.shown(image) + "' (" + why + ")");
         }
         return image;
     }
@@ -194,7 +194,7 @@ final class ManifestReader {
         String id = string(field, def);
         if (id != null && !SERVICE_ID.matcher(id).matches()) {
             throw WorkerException.invalid("manifest." + field + " must be 1 to 63 characters of letters, digits, '_' and '-', got '"
-                    + shown(id) + "'");
+                    + WorkerException.shown(id) + "'");
         }
         return id;
     }
@@ -202,7 +202,7 @@ final class ManifestReader {
     String dnsName(String field, String def) {
         String name = string(field, def);
         if (name != null && (name.length() > 253 || !DNS_NAME.matcher(name).matches())) {
-            throw WorkerException.invalid("manifest." + field + " must be a lower-case DNS name, got '" + shown(name) + "'");
+            throw WorkerException.invalid("manifest." + field + " must be a lower-case DNS name, got '" + WorkerException.shown(name) + "'");
         }
         return name;
     }
@@ -212,7 +212,7 @@ final class ManifestReader {
         String key = string(field, def);
         if (key != null && (key.isEmpty() || key.length() > 253 || !SECRET_KEY.matcher(key).matches())) {
             throw WorkerException.invalid("manifest." + field + " must be a key of a Secret (letters, digits, '-', '_' and '.'), got '"
-                    + shown(key) + "'");
+                    + WorkerException.shown(key) + "'");
         }
         return key;
     }
@@ -253,7 +253,7 @@ final class ManifestReader {
         }
         if (v instanceof String s) {
             throw WorkerException.invalid("manifest." + field + " must be a list of strings, e.g. [\"python\", \"-c\", \"...\"], got the string '"
-                    + shown(s) + "'");
+                    + WorkerException.shown(s) + "'");
         }
         if (!(v instanceof List<?> list)) {
             throw wrongType(field, "a list of strings", v);
@@ -280,17 +280,17 @@ final class ManifestReader {
         for (Map.Entry<String, Object> e : map(field).entrySet()) {
             String name = e.getKey();
             if (!ENV_NAME.matcher(name).matches()) {
-                throw WorkerException.invalid("manifest." + field + "." + shown(name) + ": not a valid environment variable name");
+                throw WorkerException.invalid("manifest." + field + "." + WorkerException.shown(name) + ": not a valid environment variable name");
             }
             if (reserved.contains(name)) {
-                throw WorkerException.invalid("manifest." + field + "." + shown(name) + " is set by the worker and cannot be overridden");
+                throw WorkerException.invalid("manifest." + field + "." + WorkerException.shown(name) + " is set by the worker and cannot be overridden");
             }
             Object v = e.getValue();
             if (!(v instanceof String s)) {
-                throw WorkerException.invalid("manifest." + field + "." + shown(name) + " must be a string, got " + typeName(v));
+                throw WorkerException.invalid("manifest." + field + "." + WorkerException.shown(name) + " must be a string, got " + typeName(v));
             }
             if (s.length() > MAX_ENV_VALUE) {
-                throw WorkerException.invalid("manifest." + field + "." + shown(name) + " is longer than " + MAX_ENV_VALUE + " characters");
+                throw WorkerException.invalid("manifest." + field + "." + WorkerException.shown(name) + " is longer than " + MAX_ENV_VALUE + " characters");
             }
             out.put(name, s);
         }
@@ -308,7 +308,7 @@ final class ManifestReader {
         Map<String, Map<String, String>> out = new LinkedHashMap<>();
         for (Map.Entry<String, Object> e : map(field).entrySet()) {
             String name = e.getKey();
-            String path = "manifest." + field + "." + shown(name);
+            String path = "manifest." + field + "." + WorkerException.shown(name);
             if (!ENV_NAME.matcher(name).matches()) {
                 throw WorkerException.invalid(path + ": not a valid environment variable name");
             }
@@ -320,7 +320,7 @@ final class ManifestReader {
             }
             for (Object k : ref.keySet()) {
                 if (!"secret".equals(k) && !"key".equals(k)) {
-                    throw WorkerException.invalid(path + "." + shown(String.valueOf(k)) + ": unknown field (expected secret and key)");
+                    throw WorkerException.invalid(path + "." + WorkerException.shown(String.valueOf(k)) + ": unknown field (expected secret and key)");
                 }
             }
             if (!(ref.get("secret") instanceof String secret) || secret.length() > 253 || !DNS_NAME.matcher(secret).matches()) {
@@ -342,11 +342,11 @@ final class ManifestReader {
         Map<String, String> out = new LinkedHashMap<>();
         for (Map.Entry<String, Object> e : map(field).entrySet()) {
             if (e.getKey().length() > 253 || !LABEL_KEY.matcher(e.getKey()).matches()) {
-                throw WorkerException.invalid("manifest." + field + "." + shown(e.getKey()) + ": not a valid label key");
+                throw WorkerException.invalid("manifest." + field + "." + WorkerException.shown(e.getKey()) + ": not a valid label key");
             }
             if (!(e.getValue() instanceof String s) || s.length() > 63 || !LABEL_VALUE.matcher(s).matches()) {
                 throw WorkerException.invalid("manifest." + field + "." + e.getKey() + ": not a valid label value: "
-                        + (e.getValue() instanceof String v ? shown(v) : typeName(e.getValue())));
+                        + (e.getValue() instanceof String v ? WorkerException.shown(v) : typeName(e.getValue())));
             }
             out.put(e.getKey(), s);
         }
@@ -360,7 +360,7 @@ final class ManifestReader {
         for (Map.Entry<String, Object> e : res.entrySet()) {
             String kind = e.getKey();
             if (!kind.equals("requests") && !kind.equals("limits")) {
-                throw WorkerException.invalid("manifest." + field + "." + shown(kind) + ": unknown field (expected requests or limits)");
+                throw WorkerException.invalid("manifest." + field + "." + WorkerException.shown(kind) + ": unknown field (expected requests or limits)");
             }
             if (!(e.getValue() instanceof Map<?, ?> quantities)) {
                 throw WorkerException.invalid("manifest." + field + "." + kind + " must be a map of resource name to quantity");
@@ -368,14 +368,14 @@ final class ManifestReader {
             Map<String, String> q = new LinkedHashMap<>();
             for (Map.Entry<?, ?> r : quantities.entrySet()) {
                 String name = String.valueOf(r.getKey());
-                String path = "manifest." + field + "." + kind + "." + shown(name);
+                String path = "manifest." + field + "." + kind + "." + WorkerException.shown(name);
                 if (name.length() > 253 || !LABEL_KEY.matcher(name).matches()) {
                     throw WorkerException.invalid(path + ": not a valid resource name");
                 }
                 Object value = r.getValue();
                 String text = value instanceof Number n ? numberText(n) : value instanceof String s ? s : null;
                 if (text == null || !QUANTITY.matcher(text).matches() || text.length() > 64) {
-                    throw WorkerException.invalid(path + ": not a Kubernetes quantity: " + shown(String.valueOf(value)));
+                    throw WorkerException.invalid(path + ": not a Kubernetes quantity: " + WorkerException.shown(String.valueOf(value)));
                 }
                 q.put(name, text);
             }
@@ -406,7 +406,7 @@ final class ManifestReader {
             for (Map.Entry<?, ?> e : m.entrySet()) {
                 String key = String.valueOf(e.getKey());
                 if (!allowedKeys.contains(key)) {
-                    throw WorkerException.invalid("manifest." + field + "[" + i + "]." + shown(key) + ": unknown field (allowed: "
+                    throw WorkerException.invalid("manifest." + field + "[" + i + "]." + WorkerException.shown(key) + ": unknown field (allowed: "
                             + new TreeSet<>(allowedKeys) + ")");
                 }
                 item.put(key, e.getValue());
@@ -462,17 +462,4 @@ final class ManifestReader {
         return v.getClass().getSimpleName();
     }
 
-    /** Caller text quoted in an error: at most 80 characters, control characters escaped. */
-    static String shown(String s) {
-        String cut = s.length() <= 80 ? s : s.substring(0, 80) + "...";
-        StringBuilder out = new StringBuilder(cut.length());
-        cut.codePoints().forEach(c -> {
-            if (Character.isISOControl(c)) {
-                out.append(String.format("\\u%04x", c));
-            } else {
-                out.appendCodePoint(c);
-            }
-        });
-        return out.toString();
-    }
 }
