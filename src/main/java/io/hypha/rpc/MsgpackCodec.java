@@ -201,25 +201,11 @@ public final class MsgpackCodec {
      * values by {@link #MAX_VALUES}, so a few hostile bytes cannot make us allocate gigabytes or
      * overflow the stack. Fails with {@link IllegalArgumentException}.
      */
-    @SuppressWarnings("unchecked")
     public static Frame unpackFrame(byte[] bytes, int maxBytes) {
         if (bytes.length > maxBytes) {
             throw new IllegalArgumentException("frame of " + bytes.length + " bytes is over the limit of " + maxBytes);
         }
-        try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
-            Budget budget = new Budget(bytes.length);
-            Object main = read(unpacker, budget, 0);
-            if (!(main instanceof Map)) {
-                throw new IllegalArgumentException("frame does not start with a map");
-            }
-            Object extra = unpacker.hasNext() ? read(unpacker, budget, 0) : null;
-            if (extra != null && !(extra instanceof Map)) {
-                throw new IllegalArgumentException("second frame segment is not a map");
-            }
-            return new Frame((Map<String, Object>) main, (Map<String, Object>) extra);
-        } catch (IOException | MessagePackException e) {
-            throw new IllegalArgumentException("malformed msgpack frame: " + e.getMessage(), e);
-        }
+        return unpackFrame(bytes.length == 0 ? List.of() : List.of(MessageBuffer.wrap(bytes)), bytes.length);
     }
 
     /** A frame as received, read where it lies (no copy of the whole message first). */
