@@ -3,12 +3,10 @@ package io.hypha.k8sworker.bridge;
 import java.util.ArrayDeque;
 
 import io.hypha.k8sworker.bus.Addresses;
-import io.hypha.k8sworker.bus.WorkerException;
-import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
+import io.hypha.k8sworker.bus.BusClient;
+import io.hypha.k8sworker.bus.SessionOp;
 import io.hypha.rpc.RpcGenerator;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
-import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -23,13 +21,13 @@ final class FollowedLog implements RpcGenerator {
     /** Lines fetched per request to the watcher. */
     static final int BATCH = 100;
 
-    private final Vertx vertx;
+    private final BusClient bus;
     private final String followId;
     private final ArrayDeque<Object> lines = new ArrayDeque<>();
     private boolean ended;
 
-    FollowedLog(Vertx vertx, String followId) {
-        this.vertx = vertx;
+    FollowedLog(BusClient bus, String followId) {
+        this.bus = bus;
         this.followId = followId;
     }
 
@@ -41,13 +39,11 @@ final class FollowedLog implements RpcGenerator {
         if (ended) {
             return Future.succeededFuture(END);
         }
-        return vertx.eventBus().<JsonObject>request(Addresses.SESSIONS, new JsonObject().put("follow", followId).put("max", BATCH),
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_FOLLOW_NEXT).setSendTimeout(60_000))
-                .recover(err -> Future.failedFuture(WorkerException.from(err)))
+        return bus.<JsonObject>request(Addresses.SESSIONS, SessionOp.FOLLOW_NEXT, new JsonObject().put("follow", followId).put("max", BATCH))
                 .compose(reply -> {
-                    JsonArray batch = reply.body().getJsonArray("lines", new JsonArray());
+                    JsonArray batch = reply.getJsonArray("lines", new JsonArray());
                     batch.forEach(lines::add);
-                    if (reply.body().getBoolean("end", true)) {
+                    if (reply.getBoolean("end", true)) {
                         ended = true;
                     }
                     // none yet: ask again, the caller's call stays alive on our heartbeats meanwhile
@@ -62,7 +58,6 @@ final class FollowedLog implements RpcGenerator {
         }
         ended = true;
         lines.clear();
-        return vertx.eventBus().request(Addresses.SESSIONS, new JsonObject().put("follow", followId),
-                new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_FOLLOW_CLOSE)).mapEmpty();
+        return bus.request(Addresses.SESSIONS, SessionOp.FOLLOW_CLOSE, new JsonObject().put("follow", followId)).mapEmpty();
     }
 }

@@ -13,17 +13,21 @@ import org.slf4j.LoggerFactory;
 
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
+import io.hypha.k8sworker.bus.BusClient;
+import io.hypha.k8sworker.bus.CompileRequest;
+import io.hypha.k8sworker.bus.HyphaOp;
+import io.hypha.k8sworker.bus.JobTypeOp;
+import io.hypha.k8sworker.bus.OperationHandlers;
+import io.hypha.k8sworker.bus.SessionOp;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.Launched;
+import io.hypha.k8sworker.bus.ManifestSize;
 import io.hypha.k8sworker.bus.ServiceWait;
 import io.hypha.k8sworker.bus.SessionRequest;
 import io.hypha.k8sworker.bus.StartWatch;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
-import io.hypha.k8sworker.launcher.JobLauncherVerticle;
-import io.hypha.k8sworker.launcher.LaunchRequest;
-import io.hypha.k8sworker.launcher.ManifestSize;
-import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
 import io.hypha.rpc.CallContext;
 import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
@@ -36,11 +40,7 @@ import io.hypha.rpc.Visibility;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
-import io.vertx.core.eventbus.ReplyException;
-import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -67,6 +67,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     private final CallerRateLimit logCalls;
     private HyphaClient client;
     private MessageConsumer<JsonObject> consumer;
+    private BusClient bus;
     private boolean stopping;
 
     public HyphaBridgeVerticle(WorkerConfig config, List<String> jobTypes) {
@@ -77,7 +78,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     @Override
     public Future<?> start() {
-        consumer = vertx.eventBus().consumer(Addresses.HYPHA, this::handleHyphaRequest);
+        bus = new BusClient(vertx);
+        consumer = vertx.eventBus().consumer(Addresses.HYPHA, new OperationHandlers()
+                .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body))));
         return consumer.completion().compose(v -> connect(1));
     }
 
@@ -181,20 +184,13 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .put("connected", client != null && client.state() == HyphaClient.ConnectionState.CONNECTED));
     }
 
-    private void handleHyphaRequest(Message<JsonObject> message) {
-        String op = message.headers().get(Addresses.Headers.OPERATION);
-        if (!ServiceWatcherVerticle.HYPHA_OP_AWAIT_SERVICE.equals(op)) {
-            message.fail(ErrorCode.INVALID_REQUEST.code(), "unknown operation " + op);
-            return;
-        }
-        ServiceWait wait = ServiceWait.fromJson(message.body());
+    private Future<JsonObject> awaitService(ServiceWait wait) {
         if (client == null) {
-            message.fail(ErrorCode.UNAVAILABLE.code(), "not connected to Hypha");
-            return;
+            return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE, "not connected to Hypha"));
         }
-        client.waitForService(wait.serviceId(), Duration.ofMillis(wait.timeoutMs()))
-                .onSuccess(info -> message.reply(new JsonObject().put("id", String.valueOf(info.get("id")))))
-                .onFailure(err -> message.fail(ErrorCode.TIMEOUT.code(), err.getMessage()));
+        return client.waitForService(wait.serviceId(), Duration.ofMillis(wait.timeoutMs()))
+                .map(info -> new JsonObject().put("id", String.valueOf(info.get("id"))))
+                .recover(err -> Future.failedFuture(new WorkerException(ErrorCode.TIMEOUT, err.getMessage())));
     }
 
     // ------------------------------------------------------------------ the worker service
@@ -339,7 +335,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .compose(started -> request.daemonApp() == null ? Future.succeededFuture(started)
                         // the controller starts daemon apps again whenever it prepares their workspace, having lost
                         // track of the sessions it started before (a Hypha restart): one session per daemon app
-                        : sessions(ServiceWatcherVerticle.OP_REPLACE_DAEMON, new JsonObject().put("sessionId", started)
+                        : sessions(SessionOp.REPLACE_DAEMON, new JsonObject().put("sessionId", started)
                                 .put("workspace", request.workspace()).put("daemonApp", request.daemonApp()))
                                 .map(replaced -> started).otherwise(started))
                 .map(started -> shownId);
@@ -420,26 +416,22 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         MessageConsumer<JsonObject> relay = vertx.eventBus().consumer(Addresses.sessionProgress(sessionId), msg -> report(progress, msg.body()));
         Admission admission = new Admission(sessionId, request.workspace(), request.user(), userLimited);
         return relay.completion()
-                .compose(v -> vertx.eventBus().request(Addresses.SESSIONS, admission.toJson(),
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_ADMIT)))
-                .compose(admitted -> vertx.eventBus().<JsonObject>request(Addresses.jobType(type), request.toJson(),
-                                new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_LAUNCH).setSendTimeout(60_000))
+                .compose(v -> bus.request(Addresses.SESSIONS, SessionOp.ADMIT, admission.toJson()))
+                .compose(admitted -> bus.<JsonObject>request(Addresses.jobType(type), JobTypeOp.LAUNCH, request.toJson())
                         .onFailure(err -> {
                             // a launch that timed out may still create its Job: its place is held until the
                             // informer shows the Job or the admission expires
-                            if (!(err instanceof ReplyException re && re.failureType() == ReplyFailure.TIMEOUT)) {
-                                vertx.eventBus().send(Addresses.SESSIONS, admission.toJson(),
-                                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_RELEASE));
+                            if (!(err instanceof WorkerException we && we.code() == ErrorCode.TIMEOUT)) {
+                                bus.send(Addresses.SESSIONS, SessionOp.RELEASE, admission.toJson());
                             }
                         }))
                 .compose(reply -> {
-                    Launched l = Launched.fromJson(reply.body());
+                    Launched l = Launched.fromJson(reply);
                     report(progress, new JsonObject().put("type", "info").put("message", "Job " + l.jobName() + " created"));
                     long waitMs = (config.kubernetes().startTimeoutSeconds() + l.serviceTimeoutSeconds() + 30) * 1000L;
                     StartWatch watch = new StartWatch(sessionId, request.workspace(), l.waitForService(), l.serviceId(),
                             l.serviceTimeoutSeconds());
-                    return vertx.eventBus().<JsonObject>request(Addresses.SESSIONS, watch.toJson(),
-                            new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, ServiceWatcherVerticle.OP_AWAIT).setSendTimeout(waitMs));
+                    return bus.<JsonObject>request(Addresses.SESSIONS, SessionOp.AWAIT, watch.toJson(), waitMs);
                 })
                 .map(done -> {
                     report(progress, new JsonObject().put("type", "success").put("message", "Session " + sessionId + " started"));
@@ -463,7 +455,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private Object stop(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        return sessions(ServiceWatcherVerticle.OP_STOP, caller(ctx).session(sessionIdArg(inv))).map(r -> null);
+        return sessions(SessionOp.STOP, caller(ctx).session(sessionIdArg(inv))).map(r -> null);
     }
 
     private Object getLogs(Invocation inv) {
@@ -490,7 +482,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Integer offset = count(inv.arg("offset"), "offset");
         SessionRequest req = caller(ctx).session(sessionIdArg(inv)).logs((String) type, offset == null ? 0 : offset,
                 count(inv.arg("limit"), "limit"));
-        return sessions(ServiceWatcherVerticle.OP_LOGS, req).map(r -> ((JsonObject) r).getMap());
+        return sessions(SessionOp.LOGS, req).map(r -> ((JsonObject) r).getMap());
     }
 
     /** get_logs(follow=True): the container's output as a generator of lines, read as it is written. */
@@ -502,19 +494,19 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if ((offset != null && offset != 0) || inv.arg("limit") != null) {
             throw WorkerException.invalid("offset and limit page a get_logs without follow; a followed log starts from its last lines (logs.tailLines)");
         }
-        return sessions(ServiceWatcherVerticle.OP_FOLLOW_LOGS, caller(ctx).session(sessionIdArg(inv)))
-                .map(r -> new FollowedLog(vertx, ((JsonObject) r).getString("follow")));
+        return sessions(SessionOp.FOLLOW_LOGS, caller(ctx).session(sessionIdArg(inv)))
+                .map(r -> new FollowedLog(bus, ((JsonObject) r).getString("follow")));
     }
 
     private Object listSessions(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        return sessions(ServiceWatcherVerticle.OP_LIST, caller(ctx).workspace(inv.stringArg("workspace")))
+        return sessions(SessionOp.LIST, caller(ctx).workspace(inv.stringArg("workspace")))
                 .map(r -> ((JsonArray) r).getList());
     }
 
     private Object getSessionInfo(Invocation inv) {
         CallContext ctx = requireContext(inv);
-        return sessions(ServiceWatcherVerticle.OP_GET, caller(ctx).session(sessionIdArg(inv)))
+        return sessions(SessionOp.GET, caller(ctx).session(sessionIdArg(inv)))
                 .map(r -> ((JsonObject) r).getMap());
     }
 
@@ -529,12 +521,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         String type = jobType(manifest);
         Object files = inv.arg("files");
         boolean fromAppController = isAdmin(ctx) && APP_CONTROLLER_WORKSPACE.equals(ctx.workspace());
-        return vertx.eventBus().<JsonObject>request(Addresses.jobType(type), new JsonObject(manifest),
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, JobLauncherVerticle.OP_COMPILE)
-                                .addHeader(JobLauncherVerticle.HEADER_FROM_APP_CONTROLLER, String.valueOf(fromAppController)))
-                .recover(err -> Future.failedFuture(WorkerException.from(err)))
+        return bus.<JsonObject>request(Addresses.jobType(type), JobTypeOp.COMPILE, new CompileRequest(manifest, fromAppController).toJson())
                 .map(reply -> {
-                    JsonObject merged = new JsonObject(new java.util.LinkedHashMap<>(manifest)).mergeIn(reply.body());
+                    JsonObject merged = new JsonObject(new java.util.LinkedHashMap<>(manifest)).mergeIn(reply);
                     List<Object> out = new ArrayList<>();
                     out.add(merged.getMap());
                     out.add(files == null ? List.of() : files);
@@ -592,7 +581,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         JsonObject body = caller(ctx).session(sessionId).toJson().put("command", new JsonArray(command))
                 .put("timeoutSeconds", timeout == null ? 30 : timeout).put("maxBytes", policy.maxExecuteOutputBytes());
         report(progress, new JsonObject().put("type", "info").put("message", "Executing command in session " + sessionId));
-        return sessions(ServiceWatcherVerticle.OP_EXEC, body).map(r -> {
+        return sessions(SessionOp.EXEC, body).map(r -> {
             JsonObject res = (JsonObject) r;
             Map<String, Object> result = executeResult(res);
             boolean ok = "ok".equals(result.get("status"));
@@ -660,18 +649,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         if (!isAdmin(ctx) && !operatorAsAdmin) {
             throw new WorkerException(ErrorCode.FORBIDDEN, "shutdown is only for admins and the worker's own user");
         }
-        return sessions(ServiceWatcherVerticle.OP_STOP_ALL, caller(ctx)).map(r -> ((JsonObject) r).getMap());
+        return sessions(SessionOp.STOP_ALL, caller(ctx)).map(r -> ((JsonObject) r).getMap());
     }
 
-    private Future<Object> sessions(String op, SessionRequest request) {
+    private Future<Object> sessions(SessionOp op, SessionRequest request) {
         return sessions(op, request.toJson());
     }
 
-    private Future<Object> sessions(String op, JsonObject request) {
-        return vertx.eventBus().request(Addresses.SESSIONS, request,
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, op).setSendTimeout(60_000))
-                .map(m -> m.body())
-                .recover(err -> Future.failedFuture(WorkerException.from(err)));
+    private Future<Object> sessions(SessionOp op, JsonObject request) {
+        return bus.request(Addresses.SESSIONS, op, request);
     }
 
     // ------------------------------------------------------------------ helpers

@@ -8,6 +8,7 @@ import java.util.Set;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 

@@ -7,6 +7,7 @@ import java.util.Set;
 
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;

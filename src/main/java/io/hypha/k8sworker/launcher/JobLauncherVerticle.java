@@ -9,16 +9,18 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hypha.k8sworker.bus.Addresses;
+import io.hypha.k8sworker.bus.CompileRequest;
 import io.hypha.k8sworker.bus.ErrorCode;
-import io.hypha.k8sworker.bus.JsonValues;
+import io.hypha.k8sworker.bus.JobTypeOp;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.Launched;
+import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
 import io.hypha.k8sworker.kube.SessionMeta;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonObject;
 
@@ -29,10 +31,6 @@ import io.vertx.core.json.JsonObject;
  */
 public final class JobLauncherVerticle extends VerticleBase {
 
-    public static final String OP_COMPILE = "compile";
-    public static final String OP_LAUNCH = "launch";
-    /** On compile: "true" when the manifest is the app controller's (unused fields ignored, not refused). */
-    public static final String HEADER_FROM_APP_CONTROLLER = "fromAppController";
     private static final Logger LOG = LoggerFactory.getLogger(JobLauncherVerticle.class);
 
     private final JobType type;
@@ -48,35 +46,18 @@ public final class JobLauncherVerticle extends VerticleBase {
 
     @Override
     public Future<?> start() {
-        consumer = vertx.eventBus().consumer(Addresses.jobType(type.name()), this::handle);
+        consumer = vertx.eventBus().consumer(Addresses.jobType(type.name()), new OperationHandlers()
+                .on(JobTypeOp.COMPILE, body -> {
+                    CompileRequest request = CompileRequest.fromJson(body);
+                    return Future.succeededFuture(new JsonObject(type.compile(request.manifest(), request.fromAppController())));
+                })
+                .on(JobTypeOp.LAUNCH, body -> launch(LaunchRequest.fromJson(body))));
         return consumer.completion();
     }
 
     @Override
     public Future<?> stop() {
         return consumer.unregister();
-    }
-
-    private void handle(Message<JsonObject> message) {
-        String op = message.headers().get(Addresses.Headers.OPERATION);
-        try {
-            if (OP_COMPILE.equals(op)) {
-                message.reply(new JsonObject(type.compile(JsonValues.plainMap(message.body()),
-                        "true".equals(message.headers().get(HEADER_FROM_APP_CONTROLLER)))));
-            } else if (OP_LAUNCH.equals(op)) {
-                launch(LaunchRequest.fromJson(message.body())).onComplete(ar -> {
-                    if (ar.succeeded()) {
-                        message.reply(ar.result());
-                    } else {
-                        WorkerException.fail(message, ar.cause());
-                    }
-                });
-            } else {
-                message.fail(ErrorCode.INVALID_REQUEST.code(), "unknown operation " + op);
-            }
-        } catch (RuntimeException e) {
-            WorkerException.fail(message, e);
-        }
     }
 
     private Future<JsonObject> launch(LaunchRequest request) {

@@ -2,6 +2,8 @@ package io.hypha.k8sworker.launcher;
 
 import java.util.Map;
 
+import io.hypha.k8sworker.bus.LaunchRequest;
+
 /**
  * One kind of session ({@code k8s-job}, {@code claude-agent}, ...): how its manifest is read and what
  * its pod runs. Adding a type means adding an implementation and listing it in {@link JobTypes}.

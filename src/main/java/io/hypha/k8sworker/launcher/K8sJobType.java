@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;

@@ -13,6 +13,7 @@ import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.hypha.k8sworker.bus.AppMetadata;
 import io.hypha.k8sworker.bus.WorkerException;
 
 /**
@@ -20,17 +21,6 @@ import io.hypha.k8sworker.bus.WorkerException;
  * read. Values are checked before anything is created.
  */
 final class ManifestReader {
-
-    /**
-     * Fields of Hypha's app manifests (its Artifact and ApplicationManifest models), which the app
-     * controller passes along and job types ignore.
-     */
-    static final Set<String> APP_FIELDS = Set.of("name", "description", "version", "id", "entry_point", "tags", "icon",
-            "covers", "format_version", "license", "authors", "requirements", "startup_config", "config", "services",
-            "service_ids", "singleton", "daemon", "autoscaling", "worker_managed", "api_version", "badges", "docs",
-            "source_hash", "created_at", "updated_at", "readme", "files", "apps", "startup_context", "hypha_token",
-            "attachments", "dependencies", "documentation", "git_repo", "links", "maintainers", "passive",
-            "service_selection_mode", "source");
 
     private static final Pattern QUANTITY = Pattern.compile("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
     private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
@@ -97,7 +87,7 @@ final class ManifestReader {
         Set<String> unknown = new TreeSet<>();
         for (String key : manifest.keySet()) {
             // keys starting with '_' are the RPC layer's (e.g. "_rtype" of a manifest the app controller sends)
-            if (!read.contains(key) && !APP_FIELDS.contains(key) && !key.startsWith("_")) {
+            if (!read.contains(key) && !AppMetadata.FIELDS.contains(key) && !key.startsWith("_")) {
                 unknown.add(key);
             }
         }

@@ -24,8 +24,12 @@ import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
+import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.HyphaOp;
+import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
+import io.hypha.k8sworker.bus.SessionOp;
 import io.hypha.k8sworker.bus.SessionRequest;
 import io.hypha.k8sworker.bus.StartWatch;
 import io.hypha.k8sworker.bus.WorkerException;
@@ -35,8 +39,6 @@ import io.hypha.k8sworker.kube.SessionMeta;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -48,25 +50,8 @@ import io.vertx.core.json.JsonObject;
  */
 public final class ServiceWatcherVerticle extends VerticleBase {
 
-    public static final String OP_LIST = "list";
-    public static final String OP_GET = "get";
-    public static final String OP_AWAIT = "await";
-    public static final String OP_STOP = "stop";
-    public static final String OP_LOGS = "logs";
-    /** get_logs with follow: open a follow of a session's log, take its next lines, close it ({@link LogFollows}). */
-    public static final String OP_FOLLOW_LOGS = "follow-logs";
-    public static final String OP_FOLLOW_NEXT = "follow-next";
-    public static final String OP_FOLLOW_CLOSE = "follow-close";
-    public static final String OP_STOP_ALL = "stop-all";
-    /** Run a command in a session's running pod: a SessionRequest plus command, timeoutSeconds and maxBytes. */
-    public static final String OP_EXEC = "exec";
-    /** A daemon app's session started: stop the app's older sessions ({sessionId, workspace, daemonApp}). */
-    public static final String OP_REPLACE_DAEMON = "replace-daemon";
-    public static final String OP_ADMIT = "admit";
-    public static final String OP_RELEASE = "release";
     /** How long room for a launch is held if neither its Job appears nor the launch reports failure. */
     static final long ADMISSION_HOLD_MS = 120_000;
-    public static final String HYPHA_OP_AWAIT_SERVICE = "await-service";
 
     private static final Logger LOG = LoggerFactory.getLogger(ServiceWatcherVerticle.class);
 
@@ -97,6 +82,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     /** Admitted sessions stopped before their Job appeared: the Job is deleted when it does. */
     private final Set<String> stopOnArrival = new HashSet<>();
     private MessageConsumer<JsonObject> consumer;
+    private BusClient bus;
     private LogFollows follows;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
@@ -121,7 +107,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     @Override
     public Future<?> start() {
         follows = new LogFollows(vertx, context, kube);
-        consumer = vertx.eventBus().consumer(Addresses.SESSIONS, this::handle);
+        bus = new BusClient(vertx);
+        consumer = vertx.eventBus().consumer(Addresses.SESSIONS, handlers());
         Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
         Future<SharedIndexInformer<Event>> events = Future.fromCompletionStage(kube.informEvents(handler(this::onEvent, e -> { })), context);
@@ -310,42 +297,28 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     // ------------------------------------------------------------------ requests
 
-    private void handle(Message<JsonObject> message) {
-        String op = message.headers().get(Addresses.Headers.OPERATION);
-        JsonObject body = message.body();
-        try {
-            Future<?> result = switch (Objects.requireNonNullElse(op, "")) {
-                case OP_LIST -> Future.succeededFuture(list(SessionRequest.fromJson(body)));
-                case OP_GET -> Future.succeededFuture(owned(SessionRequest.fromJson(body)).toInfo());
-                case OP_AWAIT -> await(StartWatch.fromJson(body));
-                case OP_STOP -> stop(SessionRequest.fromJson(body));
-                case OP_LOGS -> logs(SessionRequest.fromJson(body));
-                case OP_FOLLOW_LOGS -> follows.open(owned(SessionRequest.fromJson(body)), config.logs().tailLines());
-                case OP_FOLLOW_NEXT -> follows.next(body.getString("follow"), body.getInteger("max", 100));
-                case OP_FOLLOW_CLOSE -> {
+    private OperationHandlers handlers() {
+        return new OperationHandlers()
+                .on(SessionOp.LIST, body -> Future.succeededFuture(list(SessionRequest.fromJson(body))))
+                .on(SessionOp.GET, body -> Future.succeededFuture(owned(SessionRequest.fromJson(body)).toInfo()))
+                .on(SessionOp.AWAIT, body -> await(StartWatch.fromJson(body)))
+                .on(SessionOp.STOP, body -> stop(SessionRequest.fromJson(body)))
+                .on(SessionOp.LOGS, body -> logs(SessionRequest.fromJson(body)))
+                .on(SessionOp.FOLLOW_LOGS, body -> follows.open(owned(SessionRequest.fromJson(body)), config.logs().tailLines()))
+                .on(SessionOp.FOLLOW_NEXT, body -> follows.next(body.getString("follow"), body.getInteger("max", 100)))
+                .on(SessionOp.FOLLOW_CLOSE, body -> {
                     follows.close(body.getString("follow"));
-                    yield Future.succeededFuture();
-                }
-                case OP_STOP_ALL -> stopAll();
-                case OP_EXEC -> exec(SessionRequest.fromJson(body), body);
-                case OP_REPLACE_DAEMON -> replaceDaemon(body.getString("sessionId"), body.getString("workspace"), body.getString("daemonApp"));
-                case OP_ADMIT -> admit(Admission.fromJson(body));
-                case OP_RELEASE -> {
+                    return Future.succeededFuture();
+                })
+                .on(SessionOp.STOP_ALL, body -> stopAll())
+                .on(SessionOp.EXEC, body -> exec(SessionRequest.fromJson(body), body))
+                .on(SessionOp.REPLACE_DAEMON, body -> replaceDaemon(body.getString("sessionId"), body.getString("workspace"),
+                        body.getString("daemonApp")))
+                .on(SessionOp.ADMIT, body -> admit(Admission.fromJson(body)))
+                .on(SessionOp.RELEASE, body -> {
                     admitted.remove(Admission.fromJson(body).sessionId());
-                    yield Future.succeededFuture();
-                }
-                default -> Future.failedFuture(WorkerException.invalid("unknown operation " + op));
-            };
-            result.onComplete(ar -> {
-                if (ar.succeeded()) {
-                    message.reply(ar.result());
-                } else {
-                    WorkerException.fail(message, unwrap(ar.cause()));
-                }
-            });
-        } catch (RuntimeException e) {
-            WorkerException.fail(message, e);
-        }
+                    return Future.succeededFuture();
+                });
     }
 
     private static Throwable unwrap(Throwable t) {
@@ -750,12 +723,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         String serviceId = request.workspace() + "/" + request.serviceId();
         long timeoutMs = request.serviceTimeoutSeconds() * 1000L;
         w.progress("info", "Waiting for service " + serviceId + " to register");
-        vertx.eventBus().<JsonObject>request(Addresses.HYPHA, new ServiceWait(serviceId, timeoutMs).toJson(),
-                        new DeliveryOptions().addHeader(Addresses.Headers.OPERATION, HYPHA_OP_AWAIT_SERVICE).setSendTimeout(timeoutMs + 10_000))
+        bus.<JsonObject>request(Addresses.HYPHA, HyphaOp.AWAIT_SERVICE, new ServiceWait(serviceId, timeoutMs).toJson(), timeoutMs + 10_000)
                 .onComplete(ar -> {
                     if (ar.succeeded()) {
                         w.progress("success", "Service " + serviceId + " is registered");
-                        w.complete(view(w.sessionId).map(SessionView::toInfo).orElse(new JsonObject()).put("service", ar.result().body()));
+                        w.complete(view(w.sessionId).map(SessionView::toInfo).orElse(new JsonObject()).put("service", ar.result()));
                     } else {
                         WorkerException e = WorkerException.from(ar.cause());
                         w.fail(new WorkerException(ErrorCode.START_FAILED, "session " + w.sessionId + ": service " + serviceId

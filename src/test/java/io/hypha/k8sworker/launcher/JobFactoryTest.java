@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;

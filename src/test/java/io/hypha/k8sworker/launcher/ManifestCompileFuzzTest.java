@@ -15,10 +15,12 @@ import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 import io.hypha.testing.fuzz.Manifests;
+
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;

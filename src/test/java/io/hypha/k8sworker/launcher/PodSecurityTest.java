@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.SecurityContextBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
+import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 import io.hypha.testing.k8s.KubeCluster;

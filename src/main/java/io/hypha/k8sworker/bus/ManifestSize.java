@@ -1,4 +1,4 @@
-package io.hypha.k8sworker.launcher;
+package io.hypha.k8sworker.bus;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -6,8 +6,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import io.hypha.k8sworker.bus.ErrorCode;
-import io.hypha.k8sworker.bus.WorkerException;
 
 /**
  * What a session carries ({@code policy.maxManifestBytes}): every Job and pod of a session holds its
@@ -33,7 +31,7 @@ public final class ManifestSize {
         Map<String, Long> parts = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : manifest.entrySet()) {
             String key = String.valueOf(e.getKey());
-            if (ManifestReader.APP_FIELDS.contains(key) || key.startsWith("_")) {
+            if (AppMetadata.FIELDS.contains(key) || key.startsWith("_")) {
                 continue;
             }
             parts.put(field + "." + key, utf8Length(key) + of(e.getValue(), maxBytes + 1L));

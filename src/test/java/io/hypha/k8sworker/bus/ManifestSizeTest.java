@@ -1,4 +1,4 @@
-package io.hypha.k8sworker.launcher;
+package io.hypha.k8sworker.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;

@@ -1,8 +1,7 @@
-package io.hypha.k8sworker.launcher;
+package io.hypha.k8sworker.bus;
 
 import java.util.Map;
 
-import io.hypha.k8sworker.bus.JsonValues;
 import io.vertx.core.json.JsonObject;
 
 /**
