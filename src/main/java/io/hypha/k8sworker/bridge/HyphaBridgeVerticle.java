@@ -15,6 +15,8 @@ import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.CompileRequest;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.HyphaOp;
 import io.hypha.k8sworker.bus.JobTypeOp;
 import io.hypha.k8sworker.bus.OperationHandlers;
@@ -80,7 +82,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     public Future<?> start() {
         bus = new BusClient(vertx);
         consumer = vertx.eventBus().consumer(Addresses.HYPHA, new OperationHandlers()
-                .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body))));
+                .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body)))
+                .on(HealthOp.CHECK, body -> Health.answer(connected(), new JsonObject().put("connected", connected()))));
         return consumer.completion().compose(v -> connect(1));
     }
 
@@ -126,19 +129,16 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 }
                 client = c;
                 c.connectionStateHandler(state -> {
-                    publishStatus();
                     if (state == HyphaClient.ConnectionState.CLOSED && !stopping && client == c) {
                         // the client gave up (e.g. the server refused its reconnection): start over with
                         // a new connection rather than stay unregistered until someone restarts the worker
                         LOG.warn("the connection to Hypha ended ({}); connecting again", c.closeCause() == null ? "closed"
                                 : c.closeCause().getMessage());
                         client = null;
-                        publishStatus();
                         retry(2);
                     }
                 });
                 LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes, registered.result());
-                publishStatus();
                 done.complete();
             });
         });
@@ -168,7 +168,6 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     @Override
     public Future<?> stop() {
         stopping = true;
-        vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject().put("connected", false));
         if (client == null) {
             return consumer.unregister();
         }
@@ -179,9 +178,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .compose(v -> consumer.unregister());
     }
 
-    private void publishStatus() {
-        vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject()
-                .put("connected", client != null && client.state() == HyphaClient.ConnectionState.CONNECTED));
+    /** Ready: connected, the worker service registered, and not leaving. */
+    private boolean connected() {
+        return !stopping && client != null && client.state() == HyphaClient.ConnectionState.CONNECTED;
     }
 
     private Future<JsonObject> awaitService(ServiceWait wait) {

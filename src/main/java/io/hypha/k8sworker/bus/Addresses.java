@@ -22,12 +22,6 @@ public final class Addresses {
     /** Request/reply to the hypha-bridge: Hypha lookups for the other verticles ({@link Headers#OPERATION}). */
     public static final String HYPHA = "hypha.requests";
 
-    /** Publish: the bridge's connection state ({@code {connected: bool}}). */
-    public static final String HYPHA_STATUS = "hypha.status";
-
-    /** Publish: the service-watcher's view of the Kubernetes API ({@code {reachable: bool}}). */
-    public static final String KUBERNETES_STATUS = "kubernetes.status";
-
     /** Headers that go with requests. */
     public static final class Headers {
         public static final String OPERATION = "op";
