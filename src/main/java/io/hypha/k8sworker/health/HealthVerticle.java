@@ -90,13 +90,16 @@ public final class HealthVerticle extends VerticleBase {
         return health.details().isEmpty() ? new Status().setOk(health.up()) : new Status().setOk(health.up()).setData(health.details());
     }
 
-    /** Alive when it answered, whatever it answered, or when it is not deployed (yet): a restart mends neither. */
+    /**
+     * Alive unless it is deployed and does not answer in time: any answer, even a failure, shows its
+     * event loop runs, and a component not deployed (yet) is no stuck loop a restart would mend.
+     */
     private static Status liveness(Throwable failure) {
         if (failure == null) {
             return Status.OK();
         }
         WorkerException e = WorkerException.from(failure);
-        return e.code() == ErrorCode.UNAVAILABLE ? Status.OK(reason(e)) : Status.KO(reason(e));
+        return e.code() == ErrorCode.TIMEOUT ? Status.KO(reason(e)) : Status.OK(reason(e));
     }
 
     private static JsonObject reason(Throwable failure) {

@@ -163,6 +163,21 @@ class HealthVerticleTest {
     }
 
     @Test
+    void aComponentWithoutTheHealthOperationIsNotReadyButAlive(Vertx vertx, VertxTestContext ctx) {
+        Future.all(connectedBridge(vertx), healthyLauncher(vertx), vertx.eventBus().consumer(Addresses.SESSIONS, new OperationHandlers()).completion())
+                .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
+                .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
+                    Answer ready = both.resultAt(0);
+                    assertThat(ready.status()).isEqualTo(503);
+                    assertThat(ready.check("service-watcher").getJsonObject("data"))
+                            .isEqualTo(new JsonObject().put("reason", "unknown operation health"));
+                    Answer live = both.resultAt(1);
+                    assertThat(live.status()).isEqualTo(200);
+                    ctx.completeNow();
+                })));
+    }
+
+    @Test
     void aComponentThatStopsAnsweringIsDownInBoundedTimeAndNotAlive(Vertx vertx, VertxTestContext ctx) {
         Future.all(connectedBridge(vertx), silentComponent(vertx, Addresses.SESSIONS), healthyLauncher(vertx))
                 .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
