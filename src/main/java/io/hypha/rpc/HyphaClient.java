@@ -1,8 +1,5 @@
 package io.hypha.rpc;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -30,8 +27,6 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
 
 /**
  * A Hypha RPC peer over one WebSocket: it registers services that others call, and calls theirs.
@@ -68,6 +63,7 @@ public final class HyphaClient {
     }
 
     private final Vertx vertx;
+    private final WireValues codec = new WireValues(this);
     private final Context context;
     private final ConnectOptions options;
     private final String clientId;
@@ -83,7 +79,7 @@ public final class HyphaClient {
     private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
     /** Interface objects we sent ({@code _rintf}): local services, never registered, each callable by one client only. */
     private final Map<String, ServedInterface> interfaces = new HashMap<>();
-    private final Map<String, Session> sessions = new HashMap<>();
+    private final Map<String, CallSession> sessions = new HashMap<>();
     /** Large messages being received, keyed by {@link #cacheKey}: each sender sees only its own keys. */
     private final Map<String, ChunkCache> messageCache = new HashMap<>();
     private final Map<String, Long> cachedBytesBySender = new HashMap<>();
@@ -94,31 +90,12 @@ public final class HyphaClient {
     private final Set<String> subscriptions = new LinkedHashSet<>();
     private final List<Handler<ConnectionState>> stateHandlers = new CopyOnWriteArrayList<>();
 
-    /** Per outgoing call: its reply channel, timer and the callbacks passed in it. */
-    private static final class Session {
-        final String id;
-        final String targetId;
-        final Map<String, RpcFunction> callbacks = new HashMap<>();
-        /** Generators this session serves to its target, closed when the session goes. */
-        final List<ServedGenerator> generators = new ArrayList<>(1);
-        Promise<Object> promise;
-        String description;
-        long timeoutMs;
-        long timerId = -1;
-        long lastActivityNanos = System.nanoTime();
-
-        Session(String id, String targetId) {
-            this.id = id;
-            this.targetId = targetId;
-        }
-    }
-
     /**
      * A generator of ours held by a consumer: its {@code next} and {@code close} are callbacks of
      * one session, so only that session's target may call them. One item is produced per request.
      */
-    private final class ServedGenerator {
-        final Session session;
+    final class ServedGenerator {
+        final CallSession session;
         final String nextId;
         final String closeId;
         final RpcGenerator source;
@@ -126,7 +103,7 @@ public final class HyphaClient {
         boolean finished;
         long idleTimer = -1;
 
-        ServedGenerator(Session session, String objectId, RpcGenerator source) {
+        ServedGenerator(CallSession session, String objectId, RpcGenerator source) {
             this.session = session;
             this.nextId = objectId;
             this.closeId = objectId + ":close";
@@ -219,7 +196,7 @@ public final class HyphaClient {
     }
 
     /** A session that goes takes the generators it serves with it. */
-    private void releaseGenerators(Session s) {
+    private void releaseGenerators(CallSession s) {
         for (ServedGenerator g : new ArrayList<>(s.generators)) {
             g.finish(true);
         }
@@ -244,21 +221,6 @@ public final class HyphaClient {
 
     /** What an empty cache entry is charged, so that a sender cannot hold memory with many empty keys. */
     private static final long CACHE_KEY_COST = 1024;
-
-    /** A function in a call that points at someone other than the caller; the call is refused. */
-    static final class ForeignFunctionException extends IllegalArgumentException {
-        final String field;
-
-        ForeignFunctionException(String field) {
-            super("refused: " + field + " is a function of another client; a caller may pass only its own functions");
-            this.field = field;
-        }
-
-        /** The same refusal one level up, its field path prefixed; built only when a call is refused. */
-        ForeignFunctionException within(String prefix) {
-            return new ForeignFunctionException(prefix + field);
-        }
-    }
 
     /** How to answer an incoming call. */
     private record Replier(RemoteMethod resolve, RemoteMethod reject, RemoteMethod heartbeat, double intervalSeconds) {
@@ -390,6 +352,10 @@ public final class HyphaClient {
         return workspace + "/" + clientId;
     }
 
+    String publicBaseUrl() {
+        return publicBaseUrl;
+    }
+
     public ConnectionInfo connectionInfo() {
         return info;
     }
@@ -483,9 +449,9 @@ public final class HyphaClient {
         cachedBytes = 0;
     }
 
-    private void failSessions(java.util.function.Predicate<Session> which, String reason) {
-        for (Iterator<Session> it = sessions.values().iterator(); it.hasNext(); ) {
-            Session s = it.next();
+    private void failSessions(java.util.function.Predicate<CallSession> which, String reason) {
+        for (Iterator<CallSession> it = sessions.values().iterator(); it.hasNext(); ) {
+            CallSession s = it.next();
             if (!which.test(s)) {
                 continue;
             }
@@ -501,13 +467,13 @@ public final class HyphaClient {
     private void collectIdleSessions() {
         long now = System.nanoTime();
         // sessions that only hold callbacks (results, fire-and-forget) live until idle for 10 minutes
-        List<Session> idle = new ArrayList<>();
-        for (Session s : sessions.values()) {
+        List<CallSession> idle = new ArrayList<>();
+        for (CallSession s : sessions.values()) {
             if (s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS) {
                 idle.add(s);
             }
         }
-        for (Session s : idle) {
+        for (CallSession s : idle) {
             sessions.remove(s.id);
             releaseGenerators(s);
         }
@@ -600,31 +566,16 @@ public final class HyphaClient {
             String path = prefix + e.getKey();
             Object v = e.getValue();
             if (v instanceof RpcFunction fn) {
-                out.put(e.getKey(), encodedFunction("services." + serviceId + "." + path, fn));
+                out.put(e.getKey(), codec.servedFunction("services." + serviceId + "." + path, fn));
             } else if (v instanceof Map<?, ?> nested) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> m = (Map<String, Object>) nested;
                 out.put(e.getKey(), encodeMembers(serviceId, path + ".", m));
             } else {
-                out.put(e.getKey(), encode(v, null));
+                out.put(e.getKey(), codec.encode(v, null));
             }
         }
         return out;
-    }
-
-    private Map<String, Object> encodedFunction(String methodPath, RpcFunction fn) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", fullClientId());
-        m.put("_rmethod", methodPath);
-        m.put("_rpromise", "*");
-        m.put("_rname", fn.name());
-        m.put("_rdoc", fn.description());
-        m.put("_rschema", fn.schema());
-        if (publicBaseUrl != null) {
-            m.put("_rserver", publicBaseUrl);
-        }
-        return m;
     }
 
     private ServiceDefinition builtInService() {
@@ -720,7 +671,7 @@ public final class HyphaClient {
         } catch (IllegalStateException full) {
             String key = inv.stringArg("key");
             String sender = inv.context().from();
-            Session s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
+            CallSession s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
             if (s != null && s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
                 // the reply is lost either way: its chunks so far go with it
                 dropChunks(cacheKey(sender, key));
@@ -751,7 +702,7 @@ public final class HyphaClient {
                 return true;
             }
         }
-        for (Session s : sessions.values()) {
+        for (CallSession s : sessions.values()) {
             if (s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
                 return true;
             }
@@ -835,7 +786,7 @@ public final class HyphaClient {
         if (!Boolean.TRUE.equals(inv.arg("heartbeat"))) {
             return;
         }
-        Session s = sessions.get(key);
+        CallSession s = sessions.get(key);
         if (s == null) {
             throw new IllegalStateException("session does not exist anymore: " + key);
         }
@@ -871,12 +822,7 @@ public final class HyphaClient {
     }
 
     private Future<Object> managerCall(String method, List<?> args, Map<String, ?> kwargs) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", "*/" + managerId);
-        m.put("_rmethod", "services.default." + method);
-        m.put("_rpromise", "*");
-        return call(m, null, args, kwargs, null);
+        return call(MethodRef.answered("*/" + managerId, "services.default." + method), null, args, kwargs, null);
     }
 
     /** A service by id ({@code svc}, {@code ws/svc}, {@code ws/cid:svc}, optional {@code @app}), via the manager. */
@@ -904,12 +850,8 @@ public final class HyphaClient {
             return Future.failedFuture(new IllegalArgumentException("expected workspace/client_id:service_id, got " + fullServiceId));
         }
         String provider = fullServiceId.substring(0, colon);
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", provider);
-        m.put("_rmethod", "services.built-in.get_service");
-        m.put("_rpromise", "*");
-        return onLoop(() -> call(m, null, List.of(fullServiceId.substring(colon + 1)), Map.of(), null)).map(d -> {
+        Map<String, Object> getService = MethodRef.answered(provider, "services.built-in.get_service");
+        return onLoop(() -> call(getService, null, List.of(fullServiceId.substring(colon + 1)), Map.of(), null)).map(d -> {
             Map<String, Object> descriptor = new LinkedHashMap<>((Map<String, Object>) d);
             descriptor.put("id", fullServiceId);
             return new RemoteService(descriptor);
@@ -973,7 +915,7 @@ public final class HyphaClient {
             main.put("type", eventType);
             main.put("to", "*");
             main.put("from", fullClientId());
-            main.put("data", encode(data, null));
+            main.put("data", codec.encode(data, null));
             return connection.send(MsgpackCodec.packFrame(main, null));
         });
     }
@@ -1063,7 +1005,7 @@ public final class HyphaClient {
         String path = (String) encoded.get("_rmethod");
         Object mode = encoded.get("_rpromise");
         boolean withPromise = "*".equals(mode) || Boolean.TRUE.equals(mode);
-        Session session = new Session(newId(22), target);
+        CallSession session = new CallSession(newId(22), target);
         session.description = target + ":" + path;
         List<Object> all = new ArrayList<>(args);
         if (kwargs != null && !kwargs.isEmpty()) {
@@ -1071,7 +1013,7 @@ public final class HyphaClient {
         }
         List<Object> encodedArgs;
         try {
-            encodedArgs = (List<Object>) encode(all, session);
+            encodedArgs = (List<Object>) codec.encode(all, session);
         } catch (RuntimeException e) {
             return Future.failedFuture(e);
         }
@@ -1127,16 +1069,11 @@ public final class HyphaClient {
         return session.promise.future();
     }
 
-    private Map<String, Object> sessionMethod(Session session, String key) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", fullClientId());
-        m.put("_rmethod", session.id + "." + key);
-        m.put("_rpromise", false);
-        return m;
+    private Map<String, Object> sessionMethod(CallSession session, String key) {
+        return MethodRef.unanswered(fullClientId(), session.id + "." + key);
     }
 
-    private void resetTimer(Session s) {
+    private void resetTimer(CallSession s) {
         s.lastActivityNanos = System.nanoTime();
         if (s.promise == null) {
             return;
@@ -1149,7 +1086,7 @@ public final class HyphaClient {
         });
     }
 
-    private void cancelTimer(Session s) {
+    private void cancelTimer(CallSession s) {
         if (s.timerId >= 0) {
             vertx.cancelTimer(s.timerId);
             s.timerId = -1;
@@ -1178,11 +1115,7 @@ public final class HyphaClient {
         if (!keyedByParent) {
             chunkKeysInUse.add(key);
         }
-        Map<String, Object> builtIn = new LinkedHashMap<>();
-        builtIn.put("_rtype", "method");
-        builtIn.put("_rtarget", target);
-        builtIn.put("_rmethod", "services.built-in.get_service");
-        builtIn.put("_rpromise", "*");
+        Map<String, Object> builtIn = MethodRef.answered(target, "services.built-in.get_service");
         return call(builtIn, null, List.of("built-in"), Map.of(), null).compose(d -> {
             Map<String, Object> descriptor = (Map<String, Object>) d;
             Map<String, Object> cache = (Map<String, Object>) descriptor.get("message_cache");
@@ -1285,7 +1218,7 @@ public final class HyphaClient {
 
     private void dispatchEvent(String type, Map<String, Object> message) {
         if ("peer_not_found".equals(type) && message.get("session") instanceof String sid) {
-            Session s = sessions.remove(sid);
+            CallSession s = sessions.remove(sid);
             if (s != null) {
                 cancelTimer(s);
                 if (s.promise != null) {
@@ -1338,7 +1271,7 @@ public final class HyphaClient {
         RpcFunction target = null;
         ServiceDefinition svc = null;
         String memberPath = null;
-        Session session = null;
+        CallSession session = null;
         ServedInterface intf = null;
         boolean isReply = false;
         if (!to.startsWith(workspace + "/")) {
@@ -1417,7 +1350,7 @@ public final class HyphaClient {
     }
 
     @SuppressWarnings("unchecked")
-    private void handleReply(Session session, String kind, Map<String, Object> message, String remoteWs) {
+    private void handleReply(CallSession session, String kind, Map<String, Object> message, String remoteWs) {
         if ("heartbeat".equals(kind)) {
             resetTimer(session);
             return;
@@ -1429,7 +1362,7 @@ public final class HyphaClient {
         }
         List<Object> args = message.get("args") instanceof List<?> l ? (List<Object>) l : List.of();
         // a reply is a value for our own code, which decides what to call; it may name any client
-        Object value = args.isEmpty() ? null : decode(args.get(0), null, remoteWs, null);
+        Object value = args.isEmpty() ? null : codec.decode(args.get(0), null, remoteWs, null);
         if ("resolve".equals(kind)) {
             session.promise.tryComplete(value);
         } else if (value instanceof RemoteException re) {
@@ -1458,8 +1391,8 @@ public final class HyphaClient {
         }
         Map<String, Object> p;
         try {
-            p = (Map<String, Object>) decode(promise, callerSession, remoteWs, from);
-        } catch (ForeignFunctionException f) {
+            p = (Map<String, Object>) codec.decode(promise, callerSession, remoteWs, from);
+        } catch (WireValues.ForeignFunctionException f) {
             throw f.within("promise");
         }
         if (!(p.get("resolve") instanceof RemoteMethod resolve) || !(p.get("reject") instanceof RemoteMethod reject)) {
@@ -1471,12 +1404,7 @@ public final class HyphaClient {
     }
 
     private RemoteMethod replyMethod(String caller, String callerSession, String kind) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", caller);
-        m.put("_rmethod", callerSession + "." + kind);
-        m.put("_rpromise", false);
-        return new RemoteMethod(this, m, callerSession);
+        return new RemoteMethod(this, MethodRef.unanswered(caller, callerSession + "." + kind), callerSession);
     }
 
     @SuppressWarnings("unchecked")
@@ -1492,7 +1420,7 @@ public final class HyphaClient {
         Future<Object> result;
         try {
             List<Object> args = message.get("args") instanceof List<?> l
-                    ? (List<Object>) decodeArgs(l, callerSession, remoteWs, from) : new ArrayList<>();
+                    ? (List<Object>) codec.decodeArgs(l, callerSession, remoteWs, from) : new ArrayList<>();
             Map<String, Object> kwargs = new LinkedHashMap<>();
             if (Boolean.TRUE.equals(message.get("with_kwargs")) && !args.isEmpty() && args.get(args.size() - 1) instanceof Map<?, ?> kw) {
                 args = new ArrayList<>(args);
@@ -1504,7 +1432,7 @@ public final class HyphaClient {
                     str(ctx.get("method")), ctx);
             Object r = fn.body().call(new Invocation(fn, args, kwargs, callContext));
             result = r instanceof Future<?> f ? (Future<Object>) f : Future.succeededFuture(r);
-        } catch (ForeignFunctionException e) {
+        } catch (WireValues.ForeignFunctionException e) {
             LOG.warn("refusing a call of {} from {}: {} names another client", fn.name(), from, e.field);
             result = Future.failedFuture(new SecurityException(e.getMessage()));
         } catch (Exception | StackOverflowError e) {
@@ -1538,92 +1466,12 @@ public final class HyphaClient {
 
     // ------------------------------------------------------------------ values
 
-    /** Java values to their wire form; functions become callbacks held by the given session. */
-    private Object encode(Object v, Session session) {
-        if (v == null || v instanceof String || v instanceof Number || v instanceof Boolean || v instanceof byte[]) {
-            return v;
-        }
-        if (v instanceof RpcFunction fn) {
-            if (session == null) {
-                throw new IllegalArgumentException("a function can only be sent as an argument or result of a call");
-            }
-            String objectId = newId(16) + "#" + fn.name();
-            session.callbacks.put(objectId, fn);
-            return encodedFunction(session.id + "." + objectId, fn);
-        }
-        if (v instanceof RemoteMethod rm) {
-            // forwarded as the same reference, so the receiver calls its owner directly
-            return new LinkedHashMap<>(rm.encoded());
-        }
-        if (v instanceof RemoteGenerator rg) {
-            return new LinkedHashMap<>(rg.encoded());
-        }
-        if (v instanceof RpcGenerator g) {
-            if (session == null) {
-                throw new IllegalArgumentException("a generator can only be sent as an argument or result of a call");
-            }
-            return serveGenerator(g, session);
-        }
-        if (v instanceof Throwable t) {
-            return errorValue(t);
-        }
-        if (v instanceof NdArray nd) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("_rtype", "ndarray");
-            m.put("_rvalue", nd.data());
-            m.put("_rshape", nd.shape());
-            m.put("_rdtype", nd.dtype());
-            return m;
-        }
-        if (v instanceof CallContext c) {
-            return encode(c.raw(), session);
-        }
-        if (v instanceof RemoteService rs) {
-            return encode(rs.descriptor(), session);
-        }
-        if (v instanceof JsonObject json) {
-            return encode(json.getMap(), session);
-        }
-        if (v instanceof JsonArray json) {
-            return encode(json.getList(), session);
-        }
-        if (v instanceof Map<?, ?> map && Boolean.TRUE.equals(map.get("_rintf"))
-                && map.entrySet().stream().anyMatch(e -> e.getValue() instanceof RpcFunction && !String.valueOf(e.getKey()).startsWith("_"))) {
-            if (session == null) {
-                throw new IllegalArgumentException("an interface object can only be sent as an argument or result of a call");
-            }
-            return serveInterface(map, session);
-        }
-        if (v instanceof Map<?, ?> map) {
-            Map<Object, Object> out = new LinkedHashMap<>(Math.max(4, map.size() * 4 / 3 + 1));
-            for (Map.Entry<?, ?> e : map.entrySet()) {
-                out.put(e.getKey(), encode(e.getValue(), session));
-            }
-            return out;
-        }
-        if (v instanceof Collection<?> c) {
-            List<Object> out = new ArrayList<>(c.size());
-            for (Object item : c) {
-                out.add(encode(item, session));
-            }
-            return out;
-        }
-        if (v instanceof Object[] array) {
-            List<Object> out = new ArrayList<>(array.length);
-            for (Object item : array) {
-                out.add(encode(item, session));
-            }
-            return out;
-        }
-        return v;
-    }
-
     /**
      * Our generator, sent in a call or a reply: its next and close become callbacks of the session,
      * which only the session's target may call (Python's wire form: {@code _rclose_method} is
      * {@code <session>.<id>:close}).
      */
-    private Map<String, Object> serveGenerator(RpcGenerator source, Session session) {
+    Map<String, Object> serveGenerator(RpcGenerator source, CallSession session) {
         String objectId = newId(16);
         ServedGenerator served = new ServedGenerator(session, objectId, source);
         session.callbacks.put(served.nextId, RpcFunction.of("next", inv -> served.next()));
@@ -1674,13 +1522,13 @@ public final class HyphaClient {
         }
         String ws = fields.get("workspace") != null ? fields.get("workspace").toString() : workspace;
         String gone = id.toString().contains("/") ? id.toString() : ws + "/" + id;
-        List<Session> theirs = new ArrayList<>();
-        for (Session s : sessions.values()) {
+        List<CallSession> theirs = new ArrayList<>();
+        for (CallSession s : sessions.values()) {
             if (!s.generators.isEmpty() && gone.equals(qualify(s.targetId, workspace))) {
                 theirs.add(s);
             }
         }
-        for (Session s : theirs) {
+        for (CallSession s : theirs) {
             LOG.info("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
             releaseGenerators(s);
         }
@@ -1697,7 +1545,7 @@ public final class HyphaClient {
      * {@code _rintf_service_id}; the id is also put into the map given, when it is mutable.
      */
     @SuppressWarnings("unchecked")
-    private Map<String, Object> serveInterface(Map<?, ?> object, Session session) {
+    Map<String, Object> serveInterface(Map<?, ?> object, CallSession session) {
         String id = "_rintf_" + newId(22);
         String allowedCaller = qualify(session.targetId, workspace);
         Map<String, RpcFunction> functions = new HashMap<>();
@@ -1706,9 +1554,9 @@ public final class HyphaClient {
             String key = String.valueOf(e.getKey());
             if (e.getValue() instanceof RpcFunction fn && !key.startsWith("_")) {
                 functions.put(key, fn);
-                out.put(key, encodedFunction("services." + id + "." + key, fn));
+                out.put(key, codec.servedFunction("services." + id + "." + key, fn));
             } else {
-                out.put(key, encode(e.getValue(), session));
+                out.put(key, codec.encode(e.getValue(), session));
             }
         }
         RpcFunction dispose = RpcFunction.of("_dispose", inv -> {
@@ -1717,7 +1565,7 @@ public final class HyphaClient {
         }).description("Frees this interface object at its sender");
         functions.put("_dispose", dispose);
         interfaces.put(id, new ServedInterface(id, allowedCaller, functions));
-        out.put("_dispose", encodedFunction("services." + id + "._dispose", dispose));
+        out.put("_dispose", codec.servedFunction("services." + id + "._dispose", dispose));
         out.put("_rintf_service_id", id);
         try {
             ((Map<Object, Object>) object).put("_rintf_service_id", id);
@@ -1736,147 +1584,6 @@ public final class HyphaClient {
     /** The ids of the interface objects this client serves. */
     public Future<Set<String>> interfaceIds() {
         return onLoop(() -> Future.succeededFuture(new HashSet<>(interfaces.keySet())));
-    }
-
-    static Map<String, Object> errorValue(Throwable t) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "error");
-        if (t instanceof RemoteException re) {
-            m.put("_rvalue", re.remoteMessage());
-            m.put("_rtrace", re.remoteTrace());
-            return m;
-        }
-        String message = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
-        m.put("_rvalue", message);
-        if (t.getStackTrace().length == 0) {
-            // an exception made without a trace is a message for the caller, nothing more
-            m.put("_rtrace", "");
-            return m;
-        }
-        StringWriter trace = new StringWriter();
-        t.printStackTrace(new PrintWriter(trace));
-        m.put("_rtrace", trace.toString());
-        return m;
-    }
-
-    /**
-     * Wire values to Java; {@code _rtype} maps become remote functions, errors and arrays. With
-     * {@code onlyTarget}, a function of any client other than that one is refused with
-     * {@link ForeignFunctionException} naming {@code field}: a caller's functions are called by us,
-     * as us, so they must lead back to the caller.
-     */
-    @SuppressWarnings("unchecked")
-    private Object decode(Object v, String remoteParent, String remoteWs, String onlyTarget) {
-        if (v instanceof Map<?, ?> raw) {
-            Map<String, Object> map = (Map<String, Object>) raw;
-            Object rtype = map.get("_rtype");
-            if (rtype != null) {
-                switch (rtype.toString()) {
-                    case "method": {
-                        Map<String, Object> m = new LinkedHashMap<>(map);
-                        String target = str(m.get("_rtarget"));
-                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
-                            m.put("_rtarget", remoteWs + "/" + target);
-                        }
-                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
-                            throw new ForeignFunctionException("");
-                        }
-                        if (!(m.get("_rmethod") instanceof String)) {
-                            throw new IllegalArgumentException("a function without _rmethod");
-                        }
-                        return new RemoteMethod(this, m, remoteParent);
-                    }
-                    case "generator": {
-                        Map<String, Object> m = new LinkedHashMap<>(map);
-                        String target = str(m.get("_rtarget"));
-                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
-                            m.put("_rtarget", remoteWs + "/" + target);
-                        }
-                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
-                            throw new ForeignFunctionException("");
-                        }
-                        if (!(m.get("_rmethod") instanceof String) || !(m.get("_rtarget") instanceof String)
-                                || m.containsKey("_rclose_method") && !(m.get("_rclose_method") instanceof String)) {
-                            throw new IllegalArgumentException("a generator without _rtarget and _rmethod, or with a malformed _rclose_method");
-                        }
-                        return new RemoteGenerator(this, m, remoteParent);
-                    }
-                    case "error":
-                        return new RemoteException(str(map.get("_rvalue")), str(map.get("_rtrace")));
-                    case "ndarray":
-                    case "typedarray": {
-                        List<Long> shape = null;
-                        if (map.get("_rshape") instanceof List<?> s) {
-                            shape = new ArrayList<>();
-                            for (Object d : s) {
-                                shape.add(((Number) d).longValue());
-                            }
-                        }
-                        return new NdArray(joinBytes(map.get("_rvalue")), shape, str(map.get("_rdtype")));
-                    }
-                    case "memoryview":
-                        return joinBytes(map.get("_rvalue"));
-                    case "pydantic_model":
-                        // a Python model's fields (its JSON dump); the schema beside them is Python's to rebuild the class
-                        return map.get("_rvalue") instanceof Map<?, ?> fields ? decode(fields, remoteParent, remoteWs, onlyTarget)
-                                : new LinkedHashMap<>();
-                    case "set": {
-                        Object items = decode(map.get("_rvalue"), remoteParent, remoteWs, onlyTarget);
-                        return items instanceof List<?> l ? new LinkedHashSet<>(l) : new LinkedHashSet<>();
-                    }
-                    default:
-                        break;
-                }
-            }
-            for (Map.Entry<String, Object> e : map.entrySet()) {
-                try {
-                    e.setValue(decode(e.getValue(), remoteParent, remoteWs, onlyTarget));
-                } catch (ForeignFunctionException f) {
-                    throw f.within("." + e.getKey());
-                }
-            }
-            if (Boolean.TRUE.equals(map.get("_rintf"))) {
-                return new RemoteInterface(map);
-            }
-            return map;
-        }
-        if (v instanceof List<?> raw) {
-            List<Object> list = (List<Object>) raw;
-            for (int i = 0; i < list.size(); i++) {
-                try {
-                    list.set(i, decode(list.get(i), remoteParent, remoteWs, onlyTarget));
-                } catch (ForeignFunctionException f) {
-                    throw f.within("[" + i + "]");
-                }
-            }
-            return list;
-        }
-        return v;
-    }
-
-    /** A caller's arguments: any function in them must be the caller's own. */
-    private Object decodeArgs(List<?> args, String callerSession, String remoteWs, String caller) {
-        try {
-            return decode(args, callerSession, remoteWs, caller);
-        } catch (ForeignFunctionException f) {
-            throw f.within("args");
-        }
-    }
-
-    private static byte[] joinBytes(Object value) {
-        if (value instanceof byte[] b) {
-            return b;
-        }
-        if (value instanceof List<?> parts) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            for (Object p : parts) {
-                if (p instanceof byte[] b) {
-                    out.writeBytes(b);
-                }
-            }
-            return out.toByteArray();
-        }
-        return new byte[0];
     }
 
     // ------------------------------------------------------------------ helpers
