@@ -12,7 +12,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -45,9 +44,6 @@ import io.vertx.core.internal.ContextInternal;
  */
 public final class HyphaClient {
 
-    /** Frames longer than this plus 1 KiB travel in chunks: Python peers refuse larger WebSocket messages. */
-    static final int CHUNK_SIZE = 262_144;
-    private static final int CHUNK_CONCURRENCY = 30;
     private static final long SESSION_IDLE_NANOS = TimeUnit.MINUTES.toNanos(10);
     private static final String ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -64,6 +60,7 @@ public final class HyphaClient {
 
     private final Vertx vertx;
     private final WireValues codec = new WireValues(this);
+    private final ChunkedSender chunkedSender = new ChunkedSender(this);
     private final Context context;
     private final ConnectOptions options;
     private final String clientId;
@@ -76,15 +73,11 @@ public final class HyphaClient {
     private volatile HyphaException closeCause;
     private long gcTimer = -1;
 
-    private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
+    final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
     /** Interface objects we sent ({@code _rintf}): local services, never registered, each callable by one client only. */
     private final Map<String, ServedInterface> interfaces = new HashMap<>();
-    private final Map<String, CallSession> sessions = new HashMap<>();
-    /** Large messages being received, keyed by {@link #cacheKey}: each sender sees only its own keys. */
-    private final Map<String, ChunkCache> messageCache = new HashMap<>();
-    private final Map<String, Long> cachedBytesBySender = new HashMap<>();
-    private final Set<String> chunkKeysInUse = new HashSet<>();
-    private long cachedBytes;
+    final Map<String, CallSession> sessions = new HashMap<>();
+    private final MessageCache messageCache;
     private long cacheSweepTimer = -1;
     private final Map<String, List<Handler<Map<String, Object>>>> listeners = new HashMap<>();
     private final Set<String> subscriptions = new LinkedHashSet<>();
@@ -206,21 +199,6 @@ public final class HyphaClient {
     private record ServedInterface(String id, String allowedCaller, Map<String, RpcFunction> functions) {
     }
 
-    /** A large message arriving in chunks from one sender. */
-    private static final class ChunkCache {
-        final String owner;
-        final TreeMap<Long, byte[]> chunks = new TreeMap<>();
-        long nextIndex;
-        long bytes;
-        long lastUsedNanos = System.nanoTime();
-
-        ChunkCache(String owner) {
-            this.owner = owner;
-        }
-    }
-
-    /** What an empty cache entry is charged, so that a sender cannot hold memory with many empty keys. */
-    private static final long CACHE_KEY_COST = 1024;
 
     /** How to answer an incoming call. */
     private record Replier(RemoteMethod resolve, RemoteMethod reject, RemoteMethod heartbeat, double intervalSeconds) {
@@ -230,6 +208,7 @@ public final class HyphaClient {
         this.vertx = vertx;
         this.context = context;
         this.options = options;
+        this.messageCache = new MessageCache(this, options);
         String id = options.getClientId();
         this.clientId = id != null ? id : "java-" + newId(12);
         if (!clientId.matches("[A-Za-z0-9_-]+")) {
@@ -329,7 +308,7 @@ public final class HyphaClient {
         });
         gcTimer = vertx.setPeriodic(TimeUnit.MINUTES.toMillis(5), t -> collectIdleSessions());
         long idleMs = options.getMessageCacheIdleTimeout().toMillis();
-        cacheSweepTimer = vertx.setPeriodic(Math.max(1000, Math.min(idleMs / 4, 30_000)), t -> dropIdleChunkCaches());
+        cacheSweepTimer = vertx.setPeriodic(Math.max(1000, Math.min(idleMs / 4, 30_000)), t -> messageCache.dropIdleChunkCaches());
         return connection.open().map(i -> this).onFailure(err -> {
             vertx.cancelTimer(gcTimer);
             vertx.cancelTimer(cacheSweepTimer);
@@ -445,8 +424,6 @@ public final class HyphaClient {
         failSessions(s -> true, cause.getMessage());
         interfaces.clear();
         messageCache.clear();
-        cachedBytesBySender.clear();
-        cachedBytes = 0;
     }
 
     private void failSessions(java.util.function.Predicate<CallSession> which, String reason) {
@@ -579,57 +556,7 @@ public final class HyphaClient {
     }
 
     private ServiceDefinition builtInService() {
-        Map<String, Object> cache = new LinkedHashMap<>();
-        cache.put("create", RpcFunction.of("create", inv -> {
-            String sender = inv.context().from();
-            if (!mayUseMessageCache(sender)) {
-                LOG.warn("refusing a large message from {}: it neither may call our services nor answers a call of ours", sender);
-                throw new SecurityException("large messages are accepted only from clients that may call a service of "
-                        + clientId + " or that answer one of its calls");
-            }
-            String key = inv.stringArg("key");
-            touchSession(key, inv);
-            String cacheKey = cacheKey(sender, key);
-            if (messageCache.containsKey(cacheKey) && !Boolean.TRUE.equals(inv.arg("overwrite"))) {
-                throw new IllegalStateException("Message with the same key (" + key + ") already exists in the cache store");
-            }
-            dropChunks(cacheKey);
-            ChunkCache c = new ChunkCache(sender);
-            refusingReplyWhenFull(inv, () -> charge(c, CACHE_KEY_COST));
-            messageCache.put(cacheKey, c);
-            return null;
-        }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
-        cache.put("append", RpcFunction.of("append", inv -> {
-            ChunkCache c = chunkCache(inv);
-            refusingReplyWhenFull(inv, () -> storeChunk(c, c.nextIndex, bytesArg(inv, "data")));
-            c.nextIndex++;
-            return null;
-        }).param("key").param("data").optionalParam("heartbeat", false));
-        cache.put("set", RpcFunction.of("set", inv -> {
-            ChunkCache c = chunkCache(inv);
-            long index = inv.longArg("index");
-            if (index < 0) {
-                throw new IllegalArgumentException("index must not be negative");
-            }
-            refusingReplyWhenFull(inv, () -> storeChunk(c, index, bytesArg(inv, "data")));
-            c.nextIndex = Math.max(c.nextIndex, index + 1);
-            return null;
-        }).param("key").param("index").param("data").optionalParam("heartbeat", false));
-        cache.put("process", RpcFunction.of("process", inv -> {
-            ChunkCache c = chunkCache(inv);
-            dropChunks(cacheKey(c.owner, inv.stringArg("key")));
-            // read across the chunks as they came: joining them first would copy the whole message
-            List<byte[]> chunks = new ArrayList<>(c.chunks.values());
-            c.chunks.clear();
-            dispatchReassembled(chunks, inv.context());
-            return null;
-        }).param("key").optionalParam("heartbeat", false));
-        cache.put("remove", RpcFunction.of("remove", inv -> {
-            if (dropChunks(cacheKey(inv.context().from(), inv.stringArg("key"))) == null) {
-                throw new IllegalArgumentException("Message with key " + inv.stringArg("key") + " does not exist");
-            }
-            return null;
-        }).param("key"));
+        Map<String, Object> cache = messageCache.functions();
         return ServiceDefinition.builder("built-in")
                 .name("Builtin services for " + fullClientId())
                 .type("built-in")
@@ -640,6 +567,12 @@ public final class HyphaClient {
                 .function(RpcFunction.of("get_service", this::builtInGetService).param("service_id"))
                 .member("message_cache", cache)
                 .build();
+    }
+
+    /** Whether a client may call a service of ours: protected services only from their workspaces and the manager. */
+    boolean mayCall(ServiceDefinition svc, String from, String remoteWs) {
+        return svc.visibility() != Visibility.PROTECTED || remoteWs.equals(workspace)
+                || svc.authorizedWorkspaces().contains(remoteWs) || from.equals("*/" + managerId);
     }
 
     private Object builtInGetService(Invocation inv) {
@@ -661,160 +594,6 @@ public final class HyphaClient {
         return serviceDescriptor(svc);
     }
 
-    /**
-     * A chunk the full cache refuses: when it belongs to the reply of a call of ours, that call
-     * fails now with the reason (its sender could not deliver the reply) instead of at its timeout.
-     */
-    private void refusingReplyWhenFull(Invocation inv, Runnable store) {
-        try {
-            store.run();
-        } catch (IllegalStateException full) {
-            String key = inv.stringArg("key");
-            String sender = inv.context().from();
-            CallSession s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
-            if (s != null && s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
-                // the reply is lost either way: its chunks so far go with it
-                dropChunks(cacheKey(sender, key));
-                sessions.remove(s.id);
-                cancelTimer(s);
-                s.promise.tryFail(new HyphaException("the reply of " + s.description + " could not be received: more data from "
-                        + sender + " than this client holds at once (maxCachedBytesPerSender, maxCachedBytes)"));
-            }
-            throw full;
-        }
-    }
-
-    private static String cacheKey(String sender, String key) {
-        return sender + "\n" + key;
-    }
-
-    /**
-     * Chunks are taken from callers of a service of ours (they may send large arguments) and from
-     * the targets of our own pending calls (large replies), nobody else.
-     */
-    private boolean mayUseMessageCache(String sender) {
-        if (sender == null || sender.equals(fullClientId())) {
-            return false;
-        }
-        String senderWs = sender.contains("/") ? sender.substring(0, sender.indexOf('/')) : workspace;
-        for (ServiceDefinition svc : services.values()) {
-            if (!"built-in".equals(svc.id()) && mayCall(svc, sender, senderWs)) {
-                return true;
-            }
-        }
-        for (CallSession s : sessions.values()) {
-            if (s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private boolean mayCall(ServiceDefinition svc, String from, String remoteWs) {
-        return svc.visibility() != Visibility.PROTECTED || remoteWs.equals(workspace)
-                || svc.authorizedWorkspaces().contains(remoteWs) || from.equals("*/" + managerId);
-    }
-
-    private void storeChunk(ChunkCache c, long index, byte[] data) {
-        byte[] previous = c.chunks.get(index);
-        charge(c, data.length - (previous == null ? 0 : previous.length));
-        c.chunks.put(index, data);
-    }
-
-    /** Books bytes to a cache entry, refusing them when the sender's or the total ceiling would be passed. */
-    private void charge(ChunkCache c, long delta) {
-        long senderBytes = cachedBytesBySender.getOrDefault(c.owner, 0L);
-        if (delta > 0 && (senderBytes + delta > options.effectiveMaxCachedBytesPerSender()
-                || cachedBytes + delta > options.effectiveMaxCachedBytes())) {
-            LOG.warn("refusing a chunk from {}: the large-message cache is full ({} bytes from this sender, {} in all)",
-                    c.owner, senderBytes, cachedBytes);
-            throw new IllegalStateException("too much data in large messages being received; try again later");
-        }
-        c.bytes += delta;
-        cachedBytes += delta;
-        c.lastUsedNanos = System.nanoTime();
-        if (senderBytes + delta <= 0) {
-            cachedBytesBySender.remove(c.owner);
-        } else {
-            cachedBytesBySender.put(c.owner, senderBytes + delta);
-        }
-    }
-
-    private ChunkCache dropChunks(String cacheKey) {
-        ChunkCache c = messageCache.remove(cacheKey);
-        if (c != null) {
-            long senderBytes = cachedBytesBySender.getOrDefault(c.owner, 0L) - c.bytes;
-            if (senderBytes <= 0) {
-                cachedBytesBySender.remove(c.owner);
-            } else {
-                cachedBytesBySender.put(c.owner, senderBytes);
-            }
-            cachedBytes -= c.bytes;
-        }
-        return c;
-    }
-
-    private void dropIdleChunkCaches() {
-        long idleNanos = options.getMessageCacheIdleTimeout().toNanos();
-        long now = System.nanoTime();
-        List<String> idle = new ArrayList<>();
-        messageCache.forEach((k, c) -> {
-            if (now - c.lastUsedNanos > idleNanos) {
-                idle.add(k);
-            }
-        });
-        for (String k : idle) {
-            ChunkCache c = dropChunks(k);
-            LOG.info("dropped an unfinished large message of {} bytes from {}: no chunk for {} s", c.bytes, c.owner,
-                    options.getMessageCacheIdleTimeout().toSeconds());
-        }
-    }
-
-    private ChunkCache chunkCache(Invocation inv) {
-        String key = inv.stringArg("key");
-        touchSession(key, inv);
-        ChunkCache c = messageCache.get(cacheKey(inv.context().from(), key));
-        if (c == null) {
-            throw new IllegalArgumentException("Message with key " + key + " does not exist");
-        }
-        c.lastUsedNanos = System.nanoTime();
-        return c;
-    }
-
-    /** Chunks of a reply for one of our calls keep that call alive while they arrive. */
-    private void touchSession(String key, Invocation inv) {
-        if (!Boolean.TRUE.equals(inv.arg("heartbeat"))) {
-            return;
-        }
-        CallSession s = sessions.get(key);
-        if (s == null) {
-            throw new IllegalStateException("session does not exist anymore: " + key);
-        }
-        if (inv.context().from().equals(qualify(s.targetId, workspace))) {
-            resetTimer(s);
-        }
-    }
-
-    private static byte[] bytesArg(Invocation inv, String name) {
-        Object v = inv.arg(name);
-        if (v instanceof byte[] b) {
-            return b;
-        }
-        throw new IllegalArgumentException("chunk data must be bytes");
-    }
-
-    /** A reassembled message is stamped with the sender identity of the {@code process} call, which the server vouched for. */
-    private void dispatchReassembled(List<byte[]> chunks, CallContext ctx) {
-        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(chunks);
-        Map<String, Object> main = new LinkedHashMap<>(frame.main());
-        Map<String, Object> stamp = ctx.raw();
-        for (String k : List.of("from", "to", "ws", "user")) {
-            main.put(k, stamp.get(k));
-        }
-        dispatch(new MsgpackCodec.Frame(main, frame.extra()));
-    }
-
-    // ------------------------------------------------------------------ calling others
 
     /** The workspace manager's method, called directly. */
     public Future<Object> callManager(String method, List<?> args, Map<String, ?> kwargs) {
@@ -995,7 +774,7 @@ public final class HyphaClient {
     }
 
     @SuppressWarnings("unchecked")
-    private Future<Object> call(Map<String, Object> encoded, String remoteParent, List<?> args, Map<String, ?> kwargs,
+    Future<Object> call(Map<String, Object> encoded, String remoteParent, List<?> args, Map<String, ?> kwargs,
                                 Duration timeout) {
         if (state == ConnectionState.CLOSED) {
             return Future.failedFuture(new HyphaException.ConnectionClosed("Connection is closed"
@@ -1073,7 +852,7 @@ public final class HyphaClient {
         return MethodRef.unanswered(fullClientId(), session.id + "." + key);
     }
 
-    private void resetTimer(CallSession s) {
+    void resetTimer(CallSession s) {
         s.lastActivityNanos = System.nanoTime();
         if (s.promise == null) {
             return;
@@ -1086,7 +865,7 @@ public final class HyphaClient {
         });
     }
 
-    private void cancelTimer(CallSession s) {
+    void cancelTimer(CallSession s) {
         if (s.timerId >= 0) {
             vertx.cancelTimer(s.timerId);
             s.timerId = -1;
@@ -1100,88 +879,7 @@ public final class HyphaClient {
         } catch (RuntimeException e) {
             return Future.failedFuture(e);
         }
-        if (frame.length() <= CHUNK_SIZE + 1024) {
-            return connection.send(frame);
-        }
-        return sendChunked(frame, target, parentKey);
-    }
-
-    /** Uploads a large frame into the receiver's {@code message_cache} and has it processed there (§3.5). */
-    @SuppressWarnings("unchecked")
-    private Future<Void> sendChunked(Buffer frame, String target, String parentKey) {
-        // two chunked messages with the same key would collide in the receiver's cache
-        boolean keyedByParent = parentKey != null && chunkKeysInUse.add(parentKey);
-        String key = keyedByParent ? parentKey : newId(22);
-        if (!keyedByParent) {
-            chunkKeysInUse.add(key);
-        }
-        Map<String, Object> builtIn = MethodRef.answered(target, "services.built-in.get_service");
-        return call(builtIn, null, List.of("built-in"), Map.of(), null).compose(d -> {
-            Map<String, Object> descriptor = (Map<String, Object>) d;
-            Map<String, Object> cache = (Map<String, Object>) descriptor.get("message_cache");
-            Map<String, Object> config = (Map<String, Object>) descriptor.getOrDefault("config", Map.of());
-            if (cache == null) {
-                return Future.failedFuture(new HyphaException(target + " cannot receive large messages (no message_cache)"));
-            }
-            for (String name : List.of("create", "set", "append", "process", "remove")) {
-                // the receiver describes its own cache; a function of anyone else there would have us call them
-                if (cache.get(name) != null && !target.startsWith("*/")
-                        && !(cache.get(name) instanceof RemoteMethod rm && target.equals(rm.target()))) {
-                    return Future.failedFuture(new HyphaException(target + " cannot receive large messages (its message_cache is not its own)"));
-                }
-            }
-            boolean parallel = config.get("api_version") instanceof Number n && n.intValue() >= 3;
-            RemoteMethod create = (RemoteMethod) cache.get("create");
-            RemoteMethod process = (RemoteMethod) cache.get("process");
-            RemoteMethod remove = (RemoteMethod) cache.get("remove");
-            int count = (frame.length() + CHUNK_SIZE - 1) / CHUNK_SIZE;
-            return create.call(key, keyedByParent)
-                    .compose(v -> parallel
-                            ? uploadParallel((RemoteMethod) cache.get("set"), key, keyedByParent, frame, count)
-                            : uploadSequential((RemoteMethod) cache.get("append"), key, keyedByParent, frame, 0, count))
-                    .compose(v -> process.call(key, keyedByParent))
-                    .recover(err -> remove.call(key).transform(x -> Future.failedFuture(err)));
-        }).<Void>mapEmpty().andThen(ar -> chunkKeysInUse.remove(key));
-    }
-
-    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, Buffer frame, int count) {
-        Promise<Void> done = Promise.promise();
-        int[] next = {0};
-        int[] finished = {0};
-        Runnable[] pump = new Runnable[1];
-        pump[0] = () -> {
-            while (next[0] < count && next[0] - finished[0] < CHUNK_CONCURRENCY) {
-                int index = next[0]++;
-                set.call(key, index, chunk(frame, index), heartbeat).onComplete(ar -> {
-                    if (ar.failed()) {
-                        done.tryFail(ar.cause());
-                        return;
-                    }
-                    finished[0]++;
-                    if (finished[0] == count) {
-                        done.tryComplete();
-                    } else {
-                        pump[0].run();
-                    }
-                });
-            }
-        };
-        pump[0].run();
-        return done.future();
-    }
-
-    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, Buffer frame, int index, int count) {
-        if (index >= count) {
-            return Future.succeededFuture();
-        }
-        return append.call(key, chunk(frame, index), heartbeat)
-                .compose(v -> uploadSequential(append, key, heartbeat, frame, index + 1, count));
-    }
-
-    /** One chunk: a view of the packed frame, sent without copying it out first. */
-    private static MsgpackCodec.FrameSlice chunk(Buffer frame, int index) {
-        int from = index * CHUNK_SIZE;
-        return MsgpackCodec.slice(frame, from, Math.min(frame.length(), from + CHUNK_SIZE) - from);
+        return chunkedSender.send(connection, frame, target, parentKey);
     }
 
     // ------------------------------------------------------------------ incoming frames
@@ -1202,7 +900,7 @@ public final class HyphaClient {
         }
     }
 
-    private void dispatch(MsgpackCodec.Frame frame) {
+    void dispatch(MsgpackCodec.Frame frame) {
         Map<String, Object> message = frame.merged();
         Object type = message.get("type");
         try {
@@ -1345,7 +1043,7 @@ public final class HyphaClient {
         invoke(target, message, null, replier, from, remoteWs, callerSession);
     }
 
-    private String qualify(String target, String remoteWs) {
+    String qualify(String target, String remoteWs) {
         return target != null && !target.contains("/") ? remoteWs + "/" + target : target;
     }
 
