@@ -16,7 +16,7 @@ final class CallSession {
     final String targetId;
     final Map<String, RpcFunction> callbacks = new HashMap<>();
     /** Generators this session serves to its target, closed when the session goes. */
-    final List<HyphaClient.ServedGenerator> generators = new ArrayList<>(1);
+    final List<ServedGenerator> generators = new ArrayList<>(1);
     /** Null for a call that expects no reply: the session then only holds callbacks. */
     Promise<Object> promise;
     String description;

@@ -20,11 +20,11 @@ final class ChunkedSender {
     static final int CHUNK_SIZE = 262_144;
     private static final int CHUNK_CONCURRENCY = 30;
 
-    private final HyphaClient client;
+    private final CallSessions calls;
     private final Set<String> chunkKeysInUse = new HashSet<>();
 
-    ChunkedSender(HyphaClient client) {
-        this.client = client;
+    ChunkedSender(CallSessions calls) {
+        this.calls = calls;
     }
 
     /** Sends a packed frame, in chunks when it is too large for one message. */
@@ -45,7 +45,7 @@ final class ChunkedSender {
             chunkKeysInUse.add(key);
         }
         Map<String, Object> builtIn = MethodRef.answered(target, "services.built-in.get_service");
-        return client.call(builtIn, null, List.of("built-in"), Map.of(), null).compose(d -> {
+        return calls.call(builtIn, null, List.of("built-in"), Map.of(), null).compose(d -> {
             Map<String, Object> descriptor = (Map<String, Object>) d;
             Map<String, Object> cache = (Map<String, Object>) descriptor.get("message_cache");
             Map<String, Object> config = (Map<String, Object>) descriptor.getOrDefault("config", Map.of());

@@ -120,12 +120,12 @@ final class MessageCache {
         } catch (IllegalStateException full) {
             String key = inv.stringArg("key");
             String sender = inv.context().from();
-            CallSession s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? client.sessions.get(key) : null;
-            if (s != null && s.promise != null && sender.equals(client.qualify(s.targetId, client.workspace()))) {
+            CallSession s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? client.calls.get(key) : null;
+            if (s != null && s.promise != null && sender.equals(HyphaClient.qualify(s.targetId, client.workspace()))) {
                 // the reply is lost either way: its chunks so far go with it
                 dropChunks(cacheKey(sender, key));
-                client.sessions.remove(s.id);
-                client.cancelTimer(s);
+                client.calls.sessions.remove(s.id);
+                client.calls.cancelTimer(s);
                 s.promise.tryFail(new HyphaException("the reply of " + s.description + " could not be received: more data from "
                         + sender + " than this client holds at once (maxCachedBytesPerSender, maxCachedBytes)"));
             }
@@ -151,12 +151,7 @@ final class MessageCache {
                 return true;
             }
         }
-        for (CallSession s : client.sessions.values()) {
-            if (s.promise != null && sender.equals(client.qualify(s.targetId, client.workspace()))) {
-                return true;
-            }
-        }
-        return false;
+        return client.calls.awaitsReplyFrom(sender);
     }
 
     private void storeChunk(ChunkCache c, long index, byte[] data) {
@@ -230,12 +225,12 @@ final class MessageCache {
         if (!Boolean.TRUE.equals(inv.arg("heartbeat"))) {
             return;
         }
-        CallSession s = client.sessions.get(key);
+        CallSession s = client.calls.get(key);
         if (s == null) {
             throw new IllegalStateException("session does not exist anymore: " + key);
         }
-        if (inv.context().from().equals(client.qualify(s.targetId, client.workspace()))) {
-            client.resetTimer(s);
+        if (inv.context().from().equals(HyphaClient.qualify(s.targetId, client.workspace()))) {
+            client.calls.resetTimer(s);
         }
     }
 
@@ -255,7 +250,7 @@ final class MessageCache {
         for (String k : List.of("from", "to", "ws", "user")) {
             main.put(k, stamp.get(k));
         }
-        client.dispatch(new MsgpackCodec.Frame(main, frame.extra()));
+        client.incoming.dispatch(new MsgpackCodec.Frame(main, frame.extra()));
     }
 
     // ------------------------------------------------------------------ calling others

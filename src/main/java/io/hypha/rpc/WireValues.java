@@ -69,7 +69,7 @@ final class WireValues {
             if (session == null) {
                 throw new IllegalArgumentException("a generator can only be sent as an argument or result of a call");
             }
-            return client.serveGenerator(g, session);
+            return client.served.serveGenerator(g, session);
         }
         if (v instanceof Throwable t) {
             return errorValue(t);
@@ -99,7 +99,7 @@ final class WireValues {
             if (session == null) {
                 throw new IllegalArgumentException("an interface object can only be sent as an argument or result of a call");
             }
-            return client.serveInterface(map, session);
+            return client.served.serveInterface(map, session);
         }
         if (v instanceof Map<?, ?> map) {
             Map<Object, Object> out = new LinkedHashMap<>(Math.max(4, map.size() * 4 / 3 + 1));
