@@ -36,7 +36,7 @@ final class CallSessions {
         this.vertx = vertx;
         this.options = options;
         this.codec = codec;
-        this.chunkedSender = new ChunkedSender(this);
+        this.chunkedSender = new ChunkedSender(client, this);
     }
 
     /** Sessions that only hold callbacks are collected when idle from now on. */
@@ -223,7 +223,7 @@ final class CallSessions {
         } catch (RuntimeException e) {
             return Future.failedFuture(e);
         }
-        return chunkedSender.send(client.connection(), frame, target, parentKey);
+        return chunkedSender.send(frame, target, parentKey);
     }
 
 

@@ -20,17 +20,19 @@ final class ChunkedSender {
     static final int CHUNK_SIZE = 262_144;
     private static final int CHUNK_CONCURRENCY = 30;
 
+    private final HyphaClient client;
     private final CallSessions calls;
     private final Set<String> chunkKeysInUse = new HashSet<>();
 
-    ChunkedSender(CallSessions calls) {
+    ChunkedSender(HyphaClient client, CallSessions calls) {
+        this.client = client;
         this.calls = calls;
     }
 
     /** Sends a packed frame, in chunks when it is too large for one message. */
-    Future<Void> send(WebSocketConnection connection, Buffer frame, String target, String parentKey) {
+    Future<Void> send(Buffer frame, String target, String parentKey) {
         if (frame.length() <= CHUNK_SIZE + 1024) {
-            return connection.send(frame);
+            return client.socket().send(frame);
         }
         return sendChunked(frame, target, parentKey);
     }

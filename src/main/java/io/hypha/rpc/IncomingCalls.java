@@ -9,7 +9,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.vertx.core.Future;
-import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 
@@ -75,17 +74,7 @@ final class IncomingCalls {
         if ("peer_not_found".equals(type) && message.get("session") instanceof String sid) {
             calls.peerNotFound(sid, message.getOrDefault("error", "target is not connected"));
         }
-        List<Handler<Map<String, Object>>> handlers = client.listeners.get(type);
-        if (handlers == null) {
-            return;
-        }
-        for (Handler<Map<String, Object>> h : new ArrayList<>(handlers)) {
-            try {
-                h.handle(message);
-            } catch (RuntimeException e) {
-                LOG.warn("{} listener failed", type, e);
-            }
-        }
+        client.events.dispatch(type, message);
     }
 
     @SuppressWarnings("unchecked")
@@ -139,7 +128,7 @@ final class IncomingCalls {
                 LOG.warn("refusing {} from {}: the interface was sent to {}", path, from, intf.allowedCaller());
                 refusal = new SecurityException("Permission denied for interface method " + path
                         + ": it was sent to another client");
-            } else if (intf == null && !client.mayCall(svc, from, remoteWs)) {
+            } else if (intf == null && !client.services.mayCall(svc, from, remoteWs)) {
                 refusal = new SecurityException("Permission denied for invoking protected method " + methodName
                         + ", workspace mismatch: " + client.workspace() + " != " + remoteWs);
             } else {

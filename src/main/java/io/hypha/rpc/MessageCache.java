@@ -146,8 +146,8 @@ final class MessageCache {
             return false;
         }
         String senderWs = sender.contains("/") ? sender.substring(0, sender.indexOf('/')) : client.workspace();
-        for (ServiceDefinition svc : client.services.values()) {
-            if (!"built-in".equals(svc.id()) && client.mayCall(svc, sender, senderWs)) {
+        for (ServiceDefinition svc : client.services.all()) {
+            if (!"built-in".equals(svc.id()) && client.services.mayCall(svc, sender, senderWs)) {
                 return true;
             }
         }

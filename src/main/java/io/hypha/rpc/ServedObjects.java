@@ -91,7 +91,7 @@ final class ServedObjects {
             return;
         }
         watchingDisconnects = true;
-        client.listeners.computeIfAbsent("client_disconnected", k -> new ArrayList<>()).add(this::onClientDisconnected);
+        client.events.addListener("client_disconnected", this::onClientDisconnected);
         client.subscribe(List.of("client_disconnected")).onFailure(err -> {
             LOG.warn("not told of disconnecting clients, generators end only by their idle timeout: {}", err.getMessage());
         });
