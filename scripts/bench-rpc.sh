@@ -17,12 +17,18 @@ trap 'scripts/hypha-server.sh stop >&2 || true; kill $(jobs -p) 2>/dev/null || t
 # shellcheck disable=SC1090
 source "$HOME/.cache/hypha-k8s-worker/run/hypha-bench.env"
 
+# the Java client runs from the production jar; its command line is a test class, compiled by package
 JAR=$(ls target/hypha-k8s-worker-*-fat.jar 2>/dev/null | head -1 || true)
-if [[ -z "$JAR" || -n "$(find src/main/java src/main/resources pom.xml -newer "$JAR" -print -quit)" ]]; then
+CLI=target/test-classes/io/hypha/bench/HyphaRpcCli.class
+if [[ -z "$JAR" || ! -f "$CLI" || -n "$(find src/main/java src/main/resources src/test/java/io/hypha/bench pom.xml -newer "$JAR" -print -quit)" ]]; then
   mvn -q -B -DskipTests package >&2
   JAR=$(ls target/hypha-k8s-worker-*-fat.jar | head -1)
 fi
-JAVA=(java -Xmx512m -cp "$JAR" io.hypha.rpc.cli.HyphaRpcCli)
+# only the command line's classes next to the jar: the rest of target/test-classes (logback-test.xml)
+# would change how the client under measurement logs
+CLI_CP=target/bench-rpc-cli
+rm -rf "$CLI_CP" && mkdir -p "$CLI_CP/io/hypha/bench" && cp target/test-classes/io/hypha/bench/HyphaRpcCli*.class "$CLI_CP/io/hypha/bench/"
+JAVA=(java -Xmx512m -cp "$CLI_CP:$JAR" io.hypha.bench.HyphaRpcCli)
 PY=("$HYPHA_PYTHON" scripts/py/bench_rpc.py)
 # the Java client paces itself below the server's default limit; this server allows far more
 COMMON=(--server-url "$HYPHA_SERVER_URL" --token "$HYPHA_ROOT_TOKEN" --send-rate 1000000)
