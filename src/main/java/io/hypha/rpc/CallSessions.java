@@ -4,7 +4,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -117,9 +116,13 @@ final class CallSessions {
         }
     }
 
+    /**
+     * Calls the function {@code encoded} (an {@code _rtype: method} map). An answered function
+     * completes with its reply, or fails at the timeout; an unanswered one completes once sent.
+     */
     @SuppressWarnings("unchecked")
     Future<Object> call(Map<String, Object> encoded, String remoteParent, List<?> args, Map<String, ?> kwargs,
-                                Duration timeout) {
+                        Duration timeout) {
         if (client.state() == HyphaClient.ConnectionState.CLOSED) {
             return Future.failedFuture(new HyphaException.ConnectionClosed("Connection is closed"
                     + (client.closeCause() == null ? "" : ": " + client.closeCause().getMessage())));
@@ -142,23 +145,10 @@ final class CallSessions {
         }
         sessions.put(session.id, session);
 
-        Map<String, Object> main = new LinkedHashMap<>();
-        main.put("type", "method");
-        main.put("from", client.fullClientId());
-        main.put("to", target);
-        main.put("method", path);
-        if (remoteParent != null) {
-            main.put("parent", remoteParent);
-        }
-        Map<String, Object> extra = new LinkedHashMap<>();
-        if (!encodedArgs.isEmpty()) {
-            extra.put("args", encodedArgs);
-        }
-        if (kwargs != null && !kwargs.isEmpty()) {
-            extra.put("with_kwargs", true);
-        }
+        CallFrame frame = CallFrame.call(client.fullClientId(), target, path, remoteParent, encodedArgs,
+                kwargs != null && !kwargs.isEmpty());
         if (!withPromise) {
-            return send(main, extra, target, remoteParent).transform(ar -> {
+            return send(frame, target, remoteParent).transform(ar -> {
                 if (session.callbacks.isEmpty()) {
                     sessions.remove(session.id);
                 }
@@ -167,20 +157,8 @@ final class CallSessions {
         }
         session.timeoutMs = (timeout != null ? timeout : options.getMethodTimeout()).toMillis();
         session.promise = Promise.promise();
-        main.put("session", session.id);
-        double heartbeatSeconds = session.timeoutMs / 2000.0;
-        if ("*".equals(mode)) {
-            extra.put("promise", "*");
-            extra.put("t", heartbeatSeconds);
-        } else {
-            Map<String, Object> promise = new LinkedHashMap<>();
-            promise.put("resolve", sessionMethod(session, "resolve"));
-            promise.put("reject", sessionMethod(session, "reject"));
-            promise.put("heartbeat", sessionMethod(session, "heartbeat"));
-            promise.put("interval", heartbeatSeconds);
-            extra.put("promise", promise);
-        }
-        send(main, extra, target, remoteParent).onComplete(ar -> {
+        frame.expectReply(client.fullClientId(), session.id, "*".equals(mode), session.timeoutMs / 2000.0);
+        send(frame, target, remoteParent).onComplete(ar -> {
             if (ar.failed()) {
                 sessions.remove(session.id);
                 session.promise.tryFail(ar.cause());
@@ -190,10 +168,6 @@ final class CallSessions {
             }
         });
         return session.promise.future();
-    }
-
-    private Map<String, Object> sessionMethod(CallSession session, String key) {
-        return MethodRef.unanswered(client.fullClientId(), session.id + "." + key);
     }
 
     void resetTimer(CallSession s) {
@@ -216,14 +190,14 @@ final class CallSessions {
         }
     }
 
-    private Future<Void> send(Map<String, Object> main, Map<String, Object> extra, String target, String parentKey) {
-        Buffer frame;
+    private Future<Void> send(CallFrame frame, String target, String parentKey) {
+        Buffer packed;
         try {
-            frame = MsgpackCodec.packFrame(main, extra);
+            packed = frame.pack();
         } catch (RuntimeException e) {
             return Future.failedFuture(e);
         }
-        return chunkedSender.send(frame, target, parentKey);
+        return chunkedSender.send(packed, target, parentKey);
     }
 
 

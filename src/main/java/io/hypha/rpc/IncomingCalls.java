@@ -231,18 +231,11 @@ final class IncomingCalls {
         long timerToCancel = heartbeatTimer;
         Future<Object> result;
         try {
-            List<Object> args = message.get("args") instanceof List<?> l
+            List<Object> decoded = message.get("args") instanceof List<?> l
                     ? (List<Object>) codec.decodeArgs(l, callerSession, remoteWs, from) : new ArrayList<>();
-            Map<String, Object> kwargs = new LinkedHashMap<>();
-            if (Boolean.TRUE.equals(message.get("with_kwargs")) && !args.isEmpty() && args.get(args.size() - 1) instanceof Map<?, ?> kw) {
-                args = new ArrayList<>(args);
-                args.remove(args.size() - 1);
-                kwargs.putAll((Map<String, Object>) kw);
-            }
-            CallContext callContext = ctx == null ? null : new CallContext(str(ctx.get("from")), str(ctx.get("to")),
-                    str(ctx.get("ws")), ctx.get("user") instanceof Map<?, ?> u ? (Map<String, Object>) u : Map.of(),
-                    str(ctx.get("method")), ctx);
-            Object r = fn.body().call(new Invocation(fn, args, kwargs, callContext));
+            CallFrame.Arguments args = CallFrame.Arguments.split(decoded, message.get("with_kwargs"));
+            CallContext callContext = ctx == null ? null : CallFrame.context(ctx);
+            Object r = fn.body().call(new Invocation(fn, args.positional(), args.keywords(), callContext));
             result = r instanceof Future<?> f ? (Future<Object>) f : Future.succeededFuture(r);
         } catch (WireValues.ForeignFunctionException e) {
             LOG.warn("refusing a call of {} from {}: {} names another client", fn.name(), from, e.field);
