@@ -25,7 +25,7 @@ import io.vertx.micrometer.backends.BackendRegistries;
  * (Prometheus). Each procedure asks one component over the event bus ({@link HealthOp#CHECK} on the
  * address it serves), so it never reaches into them: ready when every component answers that it can
  * serve (the hypha-bridge connected and registered, the service-watcher's API server answering and
- * informers watching, a launcher per job type); live unless a deployed component stops answering,
+ * informers watching, the leader verticle, a launcher per job type); live unless a deployed component stops answering,
  * which only a restart mends. A component not deployed is not ready, but still alive: it may be
  * starting.
  */
@@ -50,12 +50,12 @@ public final class HealthVerticle extends VerticleBase {
     private BusClient bus;
     private HttpServer server;
 
-    /** Asks the hypha-bridge, the service-watcher and the launcher of each of {@code jobTypes}. */
+    /** Asks the hypha-bridge, the service-watcher, the leader verticle and the launcher of each of {@code jobTypes}. */
     public HealthVerticle(String host, int port, List<String> jobTypes) {
         this.host = host;
         this.port = port;
         List<Component> all = new ArrayList<>(List.of(new Component("hypha-bridge", Addresses.HYPHA),
-                new Component("service-watcher", Addresses.SESSIONS)));
+                new Component("service-watcher", Addresses.SESSIONS), new Component("leader", Addresses.LEADER)));
         // a "/" groups the launchers under one check, one entry per job type
         jobTypes.forEach(type -> all.add(new Component("job-launcher/" + type, Addresses.jobType(type))));
         this.components = List.copyOf(all);

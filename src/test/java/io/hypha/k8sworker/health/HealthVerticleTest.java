@@ -23,7 +23,7 @@ import io.vertx.junit5.VertxTestContext;
 
 /**
  * The health verticle in process, with fake components on the event bus in place of the
- * hypha-bridge, the service-watcher and a job launcher: what {@code /health/live} and
+ * hypha-bridge, the service-watcher, the leader verticle and a job launcher: what {@code /health/live} and
  * {@code /health/ready} answer, over HTTP, when they answer up, down, not at all, or are not deployed.
  */
 @ExtendWith(VertxExtension.class)
@@ -62,6 +62,10 @@ class HealthVerticleTest {
         return component(vertx, Addresses.SESSIONS, true, new JsonObject().put("apiServer", true).put("watching", true));
     }
 
+    private static Future<Void> leader(Vertx vertx) {
+        return component(vertx, Addresses.LEADER, true, new JsonObject().put("leading", true).put("leader", "worker-0"));
+    }
+
     private static Future<Void> connectedBridge(Vertx vertx) {
         return component(vertx, Addresses.HYPHA, true, new JsonObject().put("connected", true));
     }
@@ -94,7 +98,7 @@ class HealthVerticleTest {
 
     @Test
     void readyAndAliveWhenEveryComponentAnswersUp(Vertx vertx, VertxTestContext ctx) {
-        Future.all(connectedBridge(vertx), healthyWatcher(vertx), healthyLauncher(vertx))
+        Future.all(leader(vertx), connectedBridge(vertx), healthyWatcher(vertx), healthyLauncher(vertx))
                 .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
                 .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
                     Answer ready = both.resultAt(0);
@@ -106,6 +110,8 @@ class HealthVerticleTest {
                     assertThat(ready.check("service-watcher").getJsonObject("data"))
                             .isEqualTo(new JsonObject().put("apiServer", true).put("watching", true));
                     assertThat(ready.check("job-launcher/" + JOB_TYPE).getString("status")).isEqualTo("UP");
+                    assertThat(ready.check("leader").getJsonObject("data"))
+                            .isEqualTo(new JsonObject().put("leading", true).put("leader", "worker-0"));
                     Answer live = both.resultAt(1);
                     assertThat(live.status()).isEqualTo(200);
                     assertThat(live.body().getString("status")).isEqualTo("UP");
@@ -115,8 +121,8 @@ class HealthVerticleTest {
 
     @Test
     void aComponentThatIsDownMakesTheWorkerNotReadyButAlive(Vertx vertx, VertxTestContext ctx) {
-        Future.all(component(vertx, Addresses.HYPHA, false, new JsonObject().put("connected", false)), healthyWatcher(vertx),
-                        healthyLauncher(vertx))
+        Future<Void> disconnectedBridge = component(vertx, Addresses.HYPHA, false, new JsonObject().put("connected", false));
+        Future.all(leader(vertx), disconnectedBridge, healthyWatcher(vertx), healthyLauncher(vertx))
                 .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
                 .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
                     Answer ready = both.resultAt(0);
@@ -134,7 +140,7 @@ class HealthVerticleTest {
     @Test
     void aComponentNotDeployedIsNotReadyButStillAlive(Vertx vertx, VertxTestContext ctx) {
         // no service-watcher: it may still be starting
-        Future.all(connectedBridge(vertx), healthyLauncher(vertx))
+        Future.all(leader(vertx), connectedBridge(vertx), healthyLauncher(vertx))
                 .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
                 .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
                     Answer ready = both.resultAt(0);
@@ -151,7 +157,7 @@ class HealthVerticleTest {
 
     @Test
     void aMissingJobLauncherIsNotReady(Vertx vertx, VertxTestContext ctx) {
-        Future.all(connectedBridge(vertx), healthyWatcher(vertx))
+        Future.all(leader(vertx), connectedBridge(vertx), healthyWatcher(vertx))
                 .compose(x -> get(vertx, "/health/ready"))
                 .onComplete(ctx.succeeding(ready -> ctx.verify(() -> {
                     assertThat(ready.status()).isEqualTo(503);
@@ -164,7 +170,8 @@ class HealthVerticleTest {
 
     @Test
     void aComponentWithoutTheHealthOperationIsNotReadyButAlive(Vertx vertx, VertxTestContext ctx) {
-        Future.all(connectedBridge(vertx), healthyLauncher(vertx), vertx.eventBus().consumer(Addresses.SESSIONS, new OperationHandlers()).completion())
+        Future<Void> withoutHealth = vertx.eventBus().consumer(Addresses.SESSIONS, new OperationHandlers()).completion();
+        Future.all(leader(vertx), connectedBridge(vertx), healthyLauncher(vertx), withoutHealth)
                 .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
                 .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
                     Answer ready = both.resultAt(0);
@@ -179,7 +186,7 @@ class HealthVerticleTest {
 
     @Test
     void aComponentThatStopsAnsweringIsDownInBoundedTimeAndNotAlive(Vertx vertx, VertxTestContext ctx) {
-        Future.all(connectedBridge(vertx), silentComponent(vertx, Addresses.SESSIONS), healthyLauncher(vertx))
+        Future.all(leader(vertx), connectedBridge(vertx), silentComponent(vertx, Addresses.SESSIONS), healthyLauncher(vertx))
                 .compose(x -> Future.all(get(vertx, "/health/ready"), get(vertx, "/health/live")))
                 .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
                     Answer ready = both.resultAt(0);
