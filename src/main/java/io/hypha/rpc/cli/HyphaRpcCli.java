@@ -95,21 +95,32 @@ public final class HyphaRpcCli {
         run(context, svc, data, warmup, concurrency);
         long[] latencies = new long[calls];
         long gcStart = gcCollections();
+        long jitStart = jitMillis();
         long cpuStart = processCpuNanos();
         long start = System.nanoTime();
         runMeasured(context, svc, data, calls, concurrency, latencies);
         double seconds = (System.nanoTime() - start) / 1e9;
         double cpuMsPerCall = (processCpuNanos() - cpuStart) / 1e6 / calls;
         double gcPer1000 = (gcCollections() - gcStart) * 1000.0 / calls;
+        double jitMsPerCall = (jitMillis() - jitStart) / (double) calls;
         Arrays.sort(latencies);
         JsonObject result = new JsonObject()
                 .put("client", "java").put("calls", calls).put("concurrency", concurrency).put("payload", payload)
                 .put("seconds", seconds).put("calls_per_s", calls / seconds).put("cpu_ms_per_call", cpuMsPerCall)
-                .put("gc_per_1000_calls", gcPer1000)
+                .put("gc_per_1000_calls", gcPer1000).put("jit_ms_per_call", jitMsPerCall)
                 .put("p50_ms", latencies[calls / 2] / 1e6)
                 .put("p99_ms", latencies[Math.min(calls - 1, (int) Math.ceil(calls * 0.99) - 1)] / 1e6);
         System.out.println(result.encode());
         get(client.disconnect().toCompletionStage().toCompletableFuture());
+    }
+
+    /**
+     * Time the JIT compiler threads spent compiling so far: part of the process's CPU, and a cost a
+     * long-running client pays once, so a measured span that still holds much of it is not a steady state.
+     */
+    private static long jitMillis() {
+        java.lang.management.CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit.getTotalCompilationTime() : 0;
     }
 
     /** Collections of every collector (young and old) so far. */
