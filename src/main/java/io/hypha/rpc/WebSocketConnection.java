@@ -201,6 +201,10 @@ final class WebSocketConnection {
                 return;
             }
             WebSocket ws = ar.result();
+            if (ws instanceof io.vertx.core.http.impl.WebSocketImplBase<?> impl
+                    && !LargeFrameMaskingEncoder.install(impl.channelHandlerContext().pipeline())) {
+                LOG.debug("no WebSocket frame encoder found to replace; large frames are masked by Netty's");
+            }
             long timer = vertx.setTimer(options.getHandshakeTimeout().toMillis(), t -> {
                 if (result.tryFail(new HyphaException("no connection_info from " + uri + " within "
                         + options.getHandshakeTimeout().toSeconds() + " s"))) {
