@@ -18,6 +18,7 @@ import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.ports.PortPublisher;
 import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
 import io.hypha.rpc.HyphaException;
@@ -53,6 +54,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     private WorkerService service;
     private MessageConsumer<JsonObject> consumer;
     private BusClient bus;
+    private PortPublisher ports;
     private boolean stopping;
 
     public HyphaBridgeVerticle(WorkerConfig config, List<String> jobTypes) {
@@ -71,12 +73,16 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         vertx.eventBus().<JsonObject>consumer(Addresses.LEADER_STATUS, m -> {
             leading = Leadership.fromJson(m.body()).leading();
             syncLeaderService();
+            ports.leading(leading);
         });
+        ports = new PortPublisher(vertx, config);
         return consumer.completion()
+                .compose(v -> ports.start())
                 .compose(v -> bus.<JsonObject>request(Addresses.LEADER, LeaderOp.STATUS, new JsonObject()))
                 .map(status -> leading = Leadership.fromJson(status).leading())
                 // no leader verticle deployed: one process, which leads
                 .otherwise(err -> leading = !config.replicas().leaderElection())
+                .onSuccess(v -> ports.leading(leading))
                 .compose(v -> connect(1));
     }
 
@@ -160,6 +166,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 }
                 client = c;
                 leaderServiceRegistered = false;
+                ports.connected(c);
                 c.connectionStateHandler(state -> {
                     if (state == HyphaClient.ConnectionState.CLOSED && !stopping && client == c) {
                         // the client gave up (e.g. the server refused its reconnection): start over with
@@ -202,13 +209,13 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     public Future<?> stop() {
         stopping = true;
         if (client == null) {
-            return consumer.unregister();
+            return ports.stop().compose(v -> consumer.unregister());
         }
         // unregister first so that Hypha stops routing calls here; the Jobs keep running
         HyphaClient c = client;
         Future<Void> replica = config.replicas().leaderElection()
                 ? c.unregisterService(config.replicas().replicaServiceId()).otherwiseEmpty() : Future.succeededFuture();
-        return replica
+        return ports.stop().compose(v -> replica)
                 .compose(v -> !config.replicas().leaderElection() || leaderServiceRegistered
                         ? c.unregisterService(config.hypha().serviceId()).otherwiseEmpty() : Future.<Void>succeededFuture())
                 .compose(v -> c.disconnect())

@@ -28,6 +28,18 @@ public final class Addresses {
     /** Publish: this replica's leadership changed ({@link Leadership}). */
     public static final String LEADER_STATUS = "leader.status";
 
+    /**
+     * Send to the ports publisher (in the hypha-bridge): publish a running session's web ports as
+     * Hypha ASGI apps, or withdraw them ({@link PortsOp}, {@link PortPublication}).
+     */
+    public static final String PORTS = "ports.requests";
+
+    /** Publish: where published ports are served, {@code {appsUrl: "<server>/<workspace>/apps/"}}, once connected. */
+    public static final String PORTS_APPS_URL = "ports.apps-url";
+
+    /** Publish: a port's service was registered in Hypha or taken away ({@code {sessionId, serviceId, published, error}}). */
+    public static final String PORTS_STATUS = "ports.status";
+
     /** Headers that go with requests. */
     public static final class Headers {
         public static final String OPERATION = "op";

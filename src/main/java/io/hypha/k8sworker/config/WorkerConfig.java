@@ -22,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * environment variables. Loaded once at start-up, before any event loop runs.
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
-                           Health health, Logs logs, Callers callers, Replicas replicas) {
+                           Health health, Logs logs, Callers callers, Replicas replicas, Ports ports) {
 
     /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
     public static final String AGENT_CPU_REQUEST = "500m";
@@ -100,6 +100,19 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
      */
     public record Replicas(boolean leaderElection, String leaseName, int leaseDurationSeconds, int renewDeadlineSeconds,
                            int retryPeriodSeconds, String replicaServiceId) {
+    }
+
+    /**
+     * Sessions' web ports (manifest.ports), published as Hypha ASGI apps: how many one session may
+     * publish, the widest visibility they may have, how long a port may take to answer once its pod
+     * runs, and the proxy's timeouts towards the pod. See conf/config.yaml.
+     */
+    public record Ports(int maxPerSession, String maxVisibility, int readySeconds, int connectTimeoutSeconds, int readTimeoutSeconds) {
+
+        /** Whether a port may be published with this visibility under ports.maxVisibility. */
+        public boolean visibilityAllowed(String visibility) {
+            return Callers.VISIBILITIES.indexOf(visibility) <= Callers.VISIBILITIES.indexOf(maxVisibility);
+        }
     }
 
     /** The original worker's variables, mapped to their config paths. */
@@ -240,7 +253,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10), bool(ps, "ownWorkspace", false),
                         list(ps, "allowedWorkspaces", List.of()), list(ps, "allowedUsers", List.of()),
                         str(p, "maxAgentVisibility", "protected")),
-                replicas(t.getJsonObject("replicas", new JsonObject()), str(h, "serviceId", "k8s-worker")));
+                replicas(t.getJsonObject("replicas", new JsonObject()), str(h, "serviceId", "k8s-worker")),
+                ports(t.getJsonObject("ports", new JsonObject())));
         config.validate();
         return config;
     }
@@ -262,6 +276,11 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         }
         return new Logs(num(l, "tailLines", 1000), num(l, "limitBytes", 262144), ratePerSecond, num(l, "burst", 10),
                 num(l, "threads", 2), num(l, "queue", 32));
+    }
+
+    private static Ports ports(JsonObject o) {
+        return new Ports(num(o, "maxPerSession", 4), str(o, "maxVisibility", "protected"), num(o, "readySeconds", 300),
+                num(o, "connectTimeoutSeconds", 5), num(o, "readTimeoutSeconds", 60));
     }
 
     private void validate() {
@@ -340,6 +359,13 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             throw new IllegalArgumentException("logs.ratePerSecond must be a positive number, got " + logs.ratePerSecond());
         }
         validateCallers();
+        atLeast("ports.maxPerSession", ports.maxPerSession(), 0);
+        atLeast("ports.readySeconds", ports.readySeconds(), 1);
+        atLeast("ports.connectTimeoutSeconds", ports.connectTimeoutSeconds(), 1);
+        atLeast("ports.readTimeoutSeconds", ports.readTimeoutSeconds(), 1);
+        if (!Callers.VISIBILITIES.contains(ports.maxVisibility())) {
+            throw new IllegalArgumentException("ports.maxVisibility must be protected, unlisted or public, got " + ports.maxVisibility());
+        }
         if (kubernetes.suspendedGraceSeconds() < 1) {
             throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
         }
@@ -449,6 +475,9 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())
                 .put("serviceWatcher", verticles.serviceWatcher()));
         m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
+        m.put("ports", new JsonObject().put("maxPerSession", ports.maxPerSession()).put("maxVisibility", ports.maxVisibility())
+                .put("readySeconds", ports.readySeconds()).put("connectTimeoutSeconds", ports.connectTimeoutSeconds())
+                .put("readTimeoutSeconds", ports.readTimeoutSeconds()));
         return new JsonObject(m);
     }
 

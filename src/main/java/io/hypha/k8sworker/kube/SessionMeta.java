@@ -33,6 +33,8 @@ public final class SessionMeta {
     public static final String SERVICE_ID = "hypha.amun.ai/service-id";
     public static final String ENTRY_POINT = "hypha.amun.ai/entry-point";
     public static final String STOP_REQUESTED = "hypha.amun.ai/stop-requested";
+    /** The session's web ports (manifest.ports, compiled, as a JSON array): a restarted worker publishes them again. */
+    public static final String PORTS = "hypha.amun.ai/ports";
 
     /** The main container of every session pod; logs are read from it. */
     public static final String MAIN_CONTAINER = "main";

@@ -21,6 +21,7 @@ import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
 import io.hypha.k8sworker.kube.SessionMeta;
+import io.hypha.k8sworker.ports.WebPorts;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.MessageConsumer;
@@ -69,6 +70,7 @@ public final class JobLauncherVerticle extends VerticleBase {
         JobPlan plan = type.plan(compiled, request);
         String jobName = SessionMeta.jobName(request.sessionId(), request.clientId());
         Job job = factory.job(request, type.name(), plan, jobName);
+        WebPorts.annotate(job, compiled.get("ports"), request.sessionId());
         Secret secret = request.token() == null ? null : factory.tokenSecret(request, type.name(), jobName);
         LOG.info("session {}: creating Job {} ({}) for {}", request.sessionId(), jobName, type.name(), request.caller());
         return Future.fromCompletionStage(kube.createSession(job, secret), context)

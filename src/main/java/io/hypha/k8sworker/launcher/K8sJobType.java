@@ -16,6 +16,7 @@ import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
+import io.hypha.k8sworker.ports.WebPorts;
 
 /**
  * {@code k8s-job}: any image and command, with the Hypha connection details in its environment. Also
@@ -67,6 +68,8 @@ final class K8sJobType extends ManifestJobType {
         secretEnv.forEach((name, ref) -> policy.checkSecret("secret_env." + name + ".secret", ref.get("secret"), null));
         out.put("secret_env", secretEnv);
         CommonFields.read(m, config, policy, out, CommonFields.RESERVED_ENV, null, false, Map.of(), Map.of());
+        m.has("ports");
+        out.put("ports", WebPorts.plain(WebPorts.read(m.raw().get("ports"), config.ports())));
         @SuppressWarnings("unchecked")
         Map<String, String> env = (Map<String, String>) out.get("env");
         secretEnv.keySet().stream().filter(env::containsKey).findFirst().ifPresent(name -> {

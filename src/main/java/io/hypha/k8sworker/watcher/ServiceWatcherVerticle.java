@@ -38,6 +38,7 @@ import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
 import io.hypha.k8sworker.kube.SessionMeta;
+import io.hypha.k8sworker.ports.PortWatch;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
@@ -86,6 +87,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private MessageConsumer<JsonObject> consumer;
     private BusClient bus;
     private LogFollows follows;
+    private PortWatch ports;
     private SharedIndexInformer<Job> jobInformer;
     private SharedIndexInformer<Pod> podInformer;
     private SharedIndexInformer<Event> eventInformer;
@@ -113,6 +115,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         follows = new LogFollows(vertx, context, kube);
         bus = new BusClient(vertx);
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, handlers());
+        ports = new PortWatch(vertx);
         Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
         Future<SharedIndexInformer<Event>> events = Future.fromCompletionStage(kube.informEvents(handler(this::onEvent, e -> { })), context);
@@ -133,6 +136,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         vertx.cancelTimer(healthTimer);
         vertx.cancelTimer(suspendedTimer);
         follows.closeAll();
+        ports.close();
         if (jobInformer != null) {
             jobInformer.close();
         }
@@ -237,6 +241,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         if (sessionId != null) {
             jobNameBySession.remove(sessionId, job.getMetadata().getName());
             progressBySession.remove(sessionId);
+            ports.sessionGone(sessionId);
         }
         List<Waiter> pending = sessionId == null ? null : waiters.remove(sessionId);
         if (pending != null) {
@@ -306,7 +311,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         return new OperationHandlers()
                 .on(HealthOp.CHECK, body -> health())
                 .on(SessionOp.LIST, body -> Future.succeededFuture(list(SessionRequest.fromJson(body))))
-                .on(SessionOp.GET, body -> Future.succeededFuture(owned(SessionRequest.fromJson(body)).toInfo()))
+                .on(SessionOp.GET, body -> Future.succeededFuture(ports.describe(owned(SessionRequest.fromJson(body)).toInfo())))
                 .on(SessionOp.AWAIT, body -> await(StartWatch.fromJson(body)))
                 .on(SessionOp.STOP, body -> stop(SessionRequest.fromJson(body)))
                 .on(SessionOp.LOGS, body -> logs(SessionRequest.fromJson(body)))
@@ -658,6 +663,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     }
 
     private void sessionChanged(String sessionId) {
+        view(sessionId).ifPresent(s -> ports.sessionChanged(s.job(), s.latestPod().orElse(null), s.status()));
         List<Waiter> l = sessionId == null ? null : waiters.get(sessionId);
         if (l != null) {
             new ArrayList<>(l).forEach(this::evaluate);
