@@ -14,7 +14,7 @@ import io.fabric8.kubernetes.api.model.batch.v1.JobSpec;
 
 /**
  * Trims the objects the informers cache to what the worker reads from them: metadata (names,
- * labels, annotations, times, deletion), a Job's suspension and status, a pod's node, container
+ * labels, annotations, times, deletion), a Job's suspension and status, a pod's node and address, container
  * names, phase, conditions and container states. What a caller put into a session (env, command,
  * args, volumes) and the bulk of container specs and statuses go. Each object is trimmed in place,
  * so that the informer's handlers see the same trimmed copy as its cache.
@@ -78,6 +78,8 @@ public final class LeanObjects {
             lean.setMessage(status.getMessage());
             lean.setConditions(status.getConditions());
             lean.setStartTime(status.getStartTime());
+            // where a session's web ports are proxied to
+            lean.setPodIP(status.getPodIP());
             lean.setContainerStatuses(containerStatuses(status.getContainerStatuses()));
             lean.setInitContainerStatuses(containerStatuses(status.getInitContainerStatuses()));
             pod.setStatus(lean);
