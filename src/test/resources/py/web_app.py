@@ -3,6 +3,7 @@
 import hashlib
 import json
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -64,4 +65,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(201, json.dumps(reply).encode(), "application/json")
 
 
-ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1]) if len(sys.argv) > 1 else 8000), Handler).serve_forever()
+# one server per port given (8000 by default), all alike
+servers = [ThreadingHTTPServer(("0.0.0.0", int(port)), Handler) for port in (sys.argv[1:] or ["8000"])]
+for server in servers[1:]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+servers[0].serve_forever()

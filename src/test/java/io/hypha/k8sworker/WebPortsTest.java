@@ -50,6 +50,10 @@ import io.vertx.core.json.JsonObject;
 class WebPortsTest {
 
     static final String PORT_SERVICE = "web-app-" + Long.toString(System.nanoTime(), 36);
+    /** The same app on a second port, published unlisted: anyone with its URL may use it. */
+    static final String OPEN_SERVICE = "web-open-" + Long.toString(System.nanoTime(), 36);
+    /** How long a port may take to answer here: port 8002 never does. */
+    static final int READY_SECONDS = 5;
     /** The proxy's read timeout here: /slow answers later than this. */
     static final int READ_TIMEOUT_SECONDS = 3;
 
@@ -79,7 +83,7 @@ class WebPortsTest {
                 "HYPHA_K8S_WORKER_KUBERNETES_JOB_TOLERATIONS",
                 "[{\"key\":\"hypha.test/node\",\"operator\":\"Equal\",\"value\":\"real\",\"effect\":\"NoSchedule\"}]",
                 "HYPHA_K8S_WORKER_PORTS_READ_TIMEOUT_SECONDS", String.valueOf(READ_TIMEOUT_SECONDS),
-                "HYPHA_K8S_WORKER_PORTS_MAX_VISIBILITY", "unlisted"));
+                "HYPHA_K8S_WORKER_PORTS_MAX_VISIBILITY", "unlisted", "HYPHA_K8S_WORKER_PORTS_READY_SECONDS", String.valueOf(READY_SECONDS)));
         workerEnv.put("HYPHA_K8S_WORKER_KUBERNETES_START_TIMEOUT_SECONDS", "120");
         worker = new WorkerProcess(workerEnv).start();
         py = hypha.python(Map.of("token", hypha.userToken(), "client_id", "py-ports-" + Long.toString(System.nanoTime(), 36)));
@@ -91,12 +95,16 @@ class WebPortsTest {
                 progress = []
                 session = await state['w'].start({
                     "manifest": {"type": "k8s-job", "image": "python:3.11",
-                                 "command": ["python", "-u", "-c", %s, "8000"],
-                                 "ports": [{"port": 8000, "name": "http", "service_id": "%s"}]},
+                                 "command": ["python", "-u", "-c", %s, "8000", "8001"],
+                                 "ports": [{"port": 8000, "name": "http", "service_id": "%s"},
+                                           {"port": 8001, "name": "open", "service_id": "%s", "visibility": "unlisted"},
+                                           {"port": 8002, "name": "never"}],
+                                 # start returns once the first port is published
+                                 "wait_for_service": True, "service_id": "%2$s"},
                     "progress_callback": lambda m: progress.append(m["message"]),
                 })
                 return {"session": session, "progress": progress}
-                """.formatted(new JsonArray().add(app).encode().replaceAll("^\\[|\\]$", ""), PORT_SERVICE), Duration.ofSeconds(150));
+                """.formatted(new JsonArray().add(app).encode().replaceAll("^\\[|\\]$", ""), PORT_SERVICE, OPEN_SERVICE), Duration.ofSeconds(150));
         session = started.getString("session");
         progress = started.getJsonArray("progress");
     }
@@ -147,10 +155,12 @@ class WebPortsTest {
 
     @Test
     @Order(1)
-    void startTellsWhereThePortIsServedAndSessionInfoListsItPublished() {
+    void startTellsWhereThePortIsServedAndSessionInfoListsItPublished() throws Exception {
         String expectedUrl = hypha.url() + "/" + ws + "/apps/" + PORT_SERVICE + "/";
-        assertThat(progress.encode()).contains("Port 8000 (http) will be served at " + expectedUrl);
-        awaitPublished();
+        assertThat(progress.encode()).contains("Port 8000 (http) will be served at " + expectedUrl)
+                // wait_for_service with a port's service id: start returned once the port was published
+                .contains("Service " + ws + "/" + PORT_SERVICE + " is registered");
+        assertThat(get("/ready", hypha.userToken()).statusCode()).isEqualTo(200);
         JsonObject info = (JsonObject) py.exec("return await state['w'].get_session_info('%s')".formatted(session));
         JsonObject port = info.getJsonArray("ports").getJsonObject(0);
         assertThat(port.getString("url")).isEqualTo(expectedUrl);
@@ -205,6 +215,23 @@ class WebPortsTest {
         assertThat(other.statusCode()).isEqualTo(403);
         assertThat(other.headers().firstValue("x-app")).isEmpty();
         assertThat(other.body()).doesNotContain("x-forwarded");
+    }
+
+    @Test
+    @Order(3)
+    void anUnlistedPortIsOpenToAnyoneWithItsUrlAndAPortThatNeverAnswersIsReportedNotPublished() throws Exception {
+        HttpResponse<String> open = http.send(HttpRequest.newBuilder(URI.create(hypha.url() + "/" + ws + "/apps/" + OPEN_SERVICE + "/hi"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(open.statusCode()).isEqualTo(200);
+        assertThat(new JsonObject(open.body()).getString("path")).isEqualTo("/hi");
+        JsonObject never = KubeCluster.await("port 8002 to be given up", Duration.ofSeconds(READY_SECONDS + 60), () -> {
+            JsonObject info = (JsonObject) py.exec("return await state['w'].get_session_info('%s')".formatted(session));
+            return info.getJsonArray("ports").stream().map(JsonObject.class::cast)
+                    .filter(p -> p.getInteger("port") == 8002 && p.getString("error") != null).findFirst().orElse(null);
+        });
+        assertThat(never.getBoolean("published")).isFalse();
+        assertThat(never.getString("error")).isEqualTo("port 8002 did not answer within " + READY_SECONDS + " s");
+        assertThat(never.getString("service_id")).endsWith("-never");
     }
 
     @Test
@@ -295,12 +322,31 @@ class WebPortsTest {
 
     @Test
     @Order(8)
-    void afterStopTheUrlAnswers404() throws Exception {
+    void aStopCutsADownloadShortAndThenTheUrlAnswers404() throws Exception {
         awaitPublished();
+        // a download far longer than the test: the stop comes in the middle of it
+        long size = 4096L * 1024 * 1024;
+        HttpResponse<InputStream> download = http.send(HttpRequest.newBuilder(URI.create(appUrl("/big?mib=4096")))
+                .header("Authorization", "Bearer " + hypha.userToken()).timeout(Duration.ofMinutes(5)).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        assertThat(download.statusCode()).isEqualTo(200);
+        InputStream body = download.body();
+        byte[] buf = new byte[65536];
+        long read = body.readNBytes(buf, 0, buf.length);
         py.exec("""
                 state['w'] = await server.get_service('%s/%s')
                 await state['w'].stop('%s')
                 """.formatted(ws, serviceId, session), Duration.ofSeconds(60));
+        try (body) {
+            int n;
+            while ((n = body.read(buf)) > 0) {
+                read += n;
+            }
+        } catch (IOException e) {
+            // the connection was cut: what a browser sees of a response that ended early
+        }
+        assertThat(read).isLessThan(size);
+        assertThat(worker.isAlive()).isTrue();
         Await.until("the URL to stop answering from the app", Duration.ofSeconds(60), () -> {
             try {
                 int status = get("/", hypha.userToken()).statusCode();

@@ -104,6 +104,7 @@ final class AsgiProxy {
                 .as(new ToAsgi(sender));
         boolean[] streamedBody = {false};
         forwardHeaders(scope, upstream.headers());
+        LOG.debug("{} {} to {}:{}", method, uri, host, target.port());
         return receive.call().compose(first -> {
             if (!(first instanceof Map<?, ?> m) || !"http.request".equals(m.get("type"))) {
                 return Future.failedFuture(new IllegalStateException("the client disconnected before its request was read"));
@@ -120,7 +121,10 @@ final class AsgiProxy {
             upstream.headers().remove("content-length");
             return body.length() == 0 && !method.equals(HttpMethod.POST) && !method.equals(HttpMethod.PUT)
                     && !method.equals(HttpMethod.PATCH) ? upstream.send() : upstream.sendBuffer(body);
-        }).<Object>map(response -> null).recover(err -> {
+        }).<Object>map(response -> {
+            LOG.debug("{} {} to {}:{} answered {}", method, uri, host, target.port(), response.statusCode());
+            return null;
+        }).recover(err -> {
             if (sender.failed()) {
                 // the browser went away: nothing more to tell it
                 return Future.succeededFuture();

@@ -19,6 +19,7 @@ import io.hypha.rpc.RpcFunction;
 import io.hypha.rpc.ServiceDefinition;
 import io.hypha.rpc.Visibility;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonObject;
@@ -67,6 +68,8 @@ public final class PortPublisher {
         long timer = -1;
         /** The connection this port was registered on, or is being registered on. */
         HyphaClient on;
+        /** The requests under way. */
+        final java.util.Set<Promise<Object>> active = new java.util.HashSet<>();
 
         Port(String sessionId, WebPort port, String podIp) {
             this.sessionId = sessionId;
@@ -230,14 +233,32 @@ public final class PortPublisher {
                 .type("asgi")
                 .description("Port " + p.port.port() + " (" + p.port.name() + ") of session " + p.sessionId)
                 .visibility(Visibility.fromWire(p.port.visibility()))
-                .function(RpcFunction.of("serve", inv -> proxy.serve(inv.arg("request"), target))
+                .function(RpcFunction.of("serve", inv -> serve(p, inv.arg("request"), target))
                         .param("request", "the ASGI scope with its receive and send functions", "object")
                         .description("Serve one HTTP request of the session's web port (Hypha's ASGI apps)."))
                 .build();
     }
 
+    /** One request, ended by the worker if the session's ports are withdrawn while it runs. */
+    private Future<Object> serve(Port p, Object request, AsgiProxy.Target target) {
+        Promise<Object> call = Promise.promise();
+        p.active.add(call);
+        proxy.serve(request, target).onComplete(ar -> {
+            if (ar.succeeded()) {
+                call.tryComplete(ar.result());
+            } else {
+                call.tryFail(ar.cause());
+            }
+        });
+        return call.future().andThen(ar -> p.active.remove(call));
+    }
+
     private Future<Void> withdraw(Port p) {
         p.withdrawn = true;
+        // requests under way end now: their browsers see the response cut short, Hypha's calls end
+        for (Promise<Object> call : new ArrayList<>(p.active)) {
+            call.tryFail(new IllegalStateException("the session's port was withdrawn (the session stopped or ended)"));
+        }
         vertx.cancelTimer(p.timer);
         ports.remove(p.port.serviceId(), p);
         List<Port> siblings = bySession.get(p.sessionId);
