@@ -2,6 +2,7 @@
 # what reached it, echoes bodies, streams large responses and answers slowly when asked.
 import hashlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -49,6 +50,16 @@ class Handler(BaseHTTPRequestHandler):
             while sent < size:
                 self.wfile.write(block)
                 sent += len(block)
+            return
+        if url.path == "/broken":
+            # a chunked response the app gives up in the middle of: no last chunk, the connection closed
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"10\r\n0123456789abcdef\r\n")
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
             return
         if url.path == "/slow":
             time.sleep(float(query.get("s", ["30"])[0]))

@@ -1,6 +1,7 @@
 package io.hypha.k8sworker;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -297,6 +298,16 @@ class WebPortsTest {
         HttpResponse<String> quick = get("/slow?s=0.1", hypha.userToken());
         assertThat(quick.statusCode()).isEqualTo(200);
         assertThat(quick.body()).isEqualTo("late\n");
+    }
+
+    @Test
+    @Order(6)
+    void aResponseTheAppBreaksOffIsBrokenOffForTheBrowserTooNotPassedAsComplete() throws Exception {
+        awaitPublished();
+        HttpRequest request = HttpRequest.newBuilder(URI.create(appUrl("/broken"))).header("Authorization", "Bearer " + hypha.userToken())
+                .timeout(Duration.ofSeconds(60)).build();
+        assertThatThrownBy(() -> http.send(request, HttpResponse.BodyHandlers.ofString())).isInstanceOf(IOException.class);
+        assertThat(get("/after-broken", hypha.userToken()).statusCode()).isEqualTo(200);
     }
 
     @Test

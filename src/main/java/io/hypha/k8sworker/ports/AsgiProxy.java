@@ -59,6 +59,7 @@ final class AsgiProxy {
         ((WebClientInternal) web).addInterceptor(ctx -> {
             if (ctx.phase() == ClientPhase.RECEIVE_RESPONSE && ctx.request().bodyCodec() instanceof ToAsgi codec) {
                 HttpClientResponse response = ctx.clientResponse();
+                codec.response = response;
                 codec.sender.start(response.statusCode(), responseHeaders(response.headers()));
             }
             ctx.next();
@@ -102,19 +103,19 @@ final class AsgiProxy {
                 .connectTimeout(settings.connectTimeoutSeconds() * 1000L)
                 .idleTimeout(settings.readTimeoutSeconds() * 1000L)
                 .as(new ToAsgi(sender));
-        boolean[] streamedBody = {false};
         forwardHeaders(scope, upstream.headers());
         LOG.debug("{} {} to {}:{}", method, uri, host, target.port());
-        return receive.call().compose(first -> {
+        // a request that says it has no body (no length, not chunked: a GET) is sent at once, without asking
+        // Hypha for its empty body: every message counts against the connection's rate (hypha.sendRatePerSecond)
+        Future<Object> firstChunk = hasBody(scope)
+                ? receive.call() : Future.succeededFuture(Map.of("type", "http.request", "body", new byte[0], "more_body", false));
+        return firstChunk.compose(first -> {
             if (!(first instanceof Map<?, ?> m) || !"http.request".equals(m.get("type"))) {
                 return Future.failedFuture(new IllegalStateException("the client disconnected before its request was read"));
             }
             Buffer body = Buffer.buffer(bytes(m.get("body")));
             if (Boolean.TRUE.equals(m.get("more_body"))) {
-                streamedBody[0] = true;
-                if (!upstream.headers().contains("content-length")) {
-                    upstream.headers().set("transfer-encoding", "chunked");
-                }
+                // without the browser's content-length the Web Client sends the body chunked
                 return upstream.sendStream(new AsgiRequestBody(receive, body, false));
             }
             // the Web Client sets the length of a body it has whole
@@ -138,6 +139,21 @@ final class AsgiProxy {
             LOG.debug("proxying to {}:{} failed: {}", host, target.port(), err.toString());
             return answer(sender, status, (status == 504 ? "Gateway Timeout: " : "Bad Gateway: ") + reason(err));
         });
+    }
+
+    /** Whether the browser's request has a body: a non-zero content-length, or a transfer-encoding (chunked). */
+    static boolean hasBody(Map<String, Object> scope) {
+        if (scope.get("headers") instanceof List<?> headers) {
+            for (Object h : headers) {
+                if (h instanceof List<?> pair && pair.size() == 2) {
+                    String name = text(pair.get(0)).toLowerCase(Locale.ROOT);
+                    if (name.equals("transfer-encoding") || name.equals("content-length") && !text(pair.get(1)).trim().equals("0")) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
     }
 
     /** A short answer of the worker's own (the pod was never reached, or the request cannot be proxied). */
@@ -279,6 +295,7 @@ final class AsgiProxy {
     /** The pod's response body, into the ASGI sender; pausing the pod while a chunk is on its way. */
     static final class ToAsgi implements BodyCodec<Void> {
         final AsgiSender sender;
+        HttpClientResponse response;
 
         ToAsgi(AsgiSender sender) {
             this.sender = sender;
@@ -313,9 +330,21 @@ final class AsgiProxy {
                     return Future.succeededFuture();
                 }
 
+                /**
+                 * The Web Client ends the body stream when the pod's response ends and also when it
+                 * fails: only a response received whole ends the ASGI body, a failed one is cut off.
+                 */
                 @Override
                 public Future<Void> end() {
-                    return sender.finish().onComplete(result);
+                    Future<Void> received;
+                    try {
+                        // a response not yet ended has failed: its end future carries the failure
+                        received = response == null ? Future.succeededFuture() : response.end();
+                    } catch (IllegalStateException ended) {
+                        // Vert.x refuses end() on a response that has ended: it was received whole
+                        received = Future.succeededFuture();
+                    }
+                    return received.compose(v -> sender.finish()).onComplete(result);
                 }
 
                 @Override
