@@ -11,4 +11,4 @@ scripts/k8s-cluster.sh start >&2
 scripts/hypha-server.sh start >&2
 mvn -q -B -o -DskipTests test-compile dependency:build-classpath -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test >&2
 CP="target/test-classes:target/classes:$(cat target/bench.classpath)"
-exec java -Xmx512m -Dsurefire.test.class.path="$CP" -cp "$CP" io.hypha.bench.WebPortsBench "$@"
+exec java -Xmx512m ${BENCH_JAVA_OPTS:-} -Dsurefire.test.class.path="$CP" -cp "$CP" io.hypha.bench.WebPortsBench "$@"

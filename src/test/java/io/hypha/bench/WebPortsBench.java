@@ -97,7 +97,7 @@ public final class WebPortsBench {
             byte[] tenMib = new byte[10 * MIB];
             List<Case> cases = List.of(
                     new Case("GET, small response (~300 B)", "GET", "/hello", null, 8, quick ? 200 : 1000),
-                    new Case("GET, 10 MiB response", "GET", "/big?mib=10", null, 2, quick ? 6 : 30),
+                    new Case("GET, 10 MiB response", "GET", "/big?mib=10", null, Integer.getInteger("bench.large.concurrency", 2), quick ? 6 : 30),
                     new Case("POST, 10 MiB request body", "POST", "/upload", tenMib, 2, quick ? 6 : 30));
             report.append("| case | path | requests | concurrency | requests/s | p50 ms | p99 ms | MiB/s | worker CPU ms per request |\n");
             report.append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
