@@ -107,7 +107,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
      * publish, the widest visibility they may have, how long a port may take to answer once its pod
      * runs, and the proxy's timeouts towards the pod. See conf/config.yaml.
      */
-    public record Ports(int maxPerSession, String maxVisibility, int readySeconds, int connectTimeoutSeconds, int readTimeoutSeconds) {
+    public record Ports(int maxPerSession, String maxVisibility, int readySeconds, int connectTimeoutSeconds, int readTimeoutSeconds,
+                        String baseUrl) {
 
         /** Whether a port may be published with this visibility under ports.maxVisibility. */
         public boolean visibilityAllowed(String visibility) {
@@ -280,7 +281,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
 
     private static Ports ports(JsonObject o) {
         return new Ports(num(o, "maxPerSession", 4), str(o, "maxVisibility", "protected"), num(o, "readySeconds", 300),
-                num(o, "connectTimeoutSeconds", 5), num(o, "readTimeoutSeconds", 60));
+                num(o, "connectTimeoutSeconds", 5), num(o, "readTimeoutSeconds", 60), str(o, "baseUrl", ""));
     }
 
     private void validate() {
@@ -477,7 +478,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
         m.put("ports", new JsonObject().put("maxPerSession", ports.maxPerSession()).put("maxVisibility", ports.maxVisibility())
                 .put("readySeconds", ports.readySeconds()).put("connectTimeoutSeconds", ports.connectTimeoutSeconds())
-                .put("readTimeoutSeconds", ports.readTimeoutSeconds()));
+                .put("readTimeoutSeconds", ports.readTimeoutSeconds()).put("baseUrl", ports.baseUrl()));
         return new JsonObject(m);
     }
 

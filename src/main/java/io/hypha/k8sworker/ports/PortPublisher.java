@@ -86,7 +86,8 @@ public final class PortPublisher {
     /** The bridge's (new) connection: every port is registered on it. */
     public void connected(HyphaClient c) {
         this.client = c;
-        String base = config.hypha().publicServerUrl().isBlank() ? config.hypha().serverUrl() : config.hypha().publicServerUrl();
+        String base = !config.ports().baseUrl().isBlank() ? config.ports().baseUrl()
+                : config.hypha().publicServerUrl().isBlank() ? config.hypha().serverUrl() : config.hypha().publicServerUrl();
         this.appsUrl = base.replaceAll("/+$", "") + "/" + c.workspace() + "/apps/";
         vertx.eventBus().publish(Addresses.PORTS_APPS_URL, new JsonObject().put("appsUrl", appsUrl));
         for (Port p : new ArrayList<>(ports.values())) {
