@@ -71,7 +71,7 @@ class VerticleBoundaryTest {
 
     @Test
     void theSharedPackagesUseNoVerticle() {
-        for (String shared : new String[] {"bus", "config", "kube"}) {
+        for (String shared : new String[] {"bus", "config", "kube", "ports"}) {
             noClasses().that().resideInAPackage("io.hypha.k8sworker." + shared + "..")
                     .should().dependOnClassesThat().resideInAnyPackage(
                             java.util.Arrays.stream(VERTICLE_PACKAGES).map(p -> "io.hypha.k8sworker." + p + "..").toArray(String[]::new))
