@@ -1,5 +1,6 @@
 package io.hypha.k8sworker.ports;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -14,6 +15,7 @@ import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.PortPublication;
 import io.hypha.k8sworker.bus.PortsOp;
 import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
 import io.hypha.rpc.RpcFunction;
 import io.hypha.rpc.ServiceDefinition;
@@ -27,12 +29,12 @@ import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 
 /**
- * Publishes sessions' web ports in Hypha, a part of the hypha-bridge (it registers services on the
- * bridge's connection): on {@link Addresses#PORTS} it takes the running sessions the
- * service-watcher reports, waits until each port answers, and registers one {@code asgi} service
- * per port whose {@code serve} proxies to the pod. Withdrawn sessions lose their services; a new
- * connection gets every service again, and the worker's services vanish with its connection when it
- * goes (a restarted worker's watcher reports the running sessions again).
+ * Publishes sessions' web ports in Hypha, a part of the hypha-bridge (started and stopped with it,
+ * on a Hypha connection of its own to the bridge's workspace): on {@link Addresses#PORTS} it takes
+ * the running sessions the service-watcher reports, waits until each port answers, and registers
+ * one {@code asgi} service per port whose {@code serve} proxies to the pod. Withdrawn sessions lose
+ * their services; a new connection gets every service again, and the services vanish with the
+ * connection when the worker goes (a restarted worker's watcher reports the running sessions again).
  */
 public final class PortPublisher {
 
@@ -48,6 +50,9 @@ public final class PortPublisher {
     private MessageConsumer<JsonObject> consumer;
     private HyphaClient client;
     private String appsUrl;
+    private String workspace;
+    private boolean connecting;
+    private boolean stopping;
     private boolean leading = true;
 
     public PortPublisher(Vertx vertx, WorkerConfig config) {
@@ -83,26 +88,79 @@ public final class PortPublisher {
         return consumer.completion();
     }
 
-    /** The bridge's (new) connection: every port is registered on it. */
-    public void connected(HyphaClient c) {
-        this.client = c;
+    /**
+     * The bridge is connected: the ports get a connection of their own to the same workspace, so
+     * that web traffic, every chunk a message, spends its own message rate and never delays the
+     * worker's answers to its callers (nor fills their send queue).
+     */
+    public void connected(HyphaClient bridgeClient) {
+        this.workspace = bridgeClient.workspace();
         String base = !config.ports().baseUrl().isBlank() ? config.ports().baseUrl()
                 : config.hypha().publicServerUrl().isBlank() ? config.hypha().serverUrl() : config.hypha().publicServerUrl();
-        this.appsUrl = base.replaceAll("/+$", "") + "/" + c.workspace() + "/apps/";
+        this.appsUrl = base.replaceAll("/+$", "") + "/" + workspace + "/apps/";
         vertx.eventBus().publish(Addresses.PORTS_APPS_URL, new JsonObject().put("appsUrl", appsUrl));
-        for (Port p : new ArrayList<>(ports.values())) {
-            p.registered = false;
-            p.on = null;
-            ensure(p);
+        if (client == null && !connecting) {
+            connectOwn(1);
         }
     }
 
+    private ConnectOptions options() {
+        WorkerConfig.Hypha h = config.hypha();
+        return new ConnectOptions()
+                .setServerUrl(h.serverUrl())
+                .setToken(h.token().isBlank() ? null : h.token())
+                .setWorkspace(workspace)
+                .setClientId(h.clientId().isBlank() ? null : h.clientId() + "-ports")
+                .setMethodTimeout(Duration.ofSeconds(h.methodTimeoutSeconds()))
+                .setMaxReconnectDelay(Duration.ofSeconds(10))
+                .setSendRate(h.sendRatePerSecond(), h.sendBurst(), 10_000)
+                .setServeOwnCalls(false);
+    }
+
+    private void connectOwn(int attempt) {
+        connecting = true;
+        HyphaClient.connect(vertx, options()).onComplete(ar -> {
+            connecting = false;
+            if (stopping) {
+                if (ar.succeeded()) {
+                    ar.result().disconnect();
+                }
+                return;
+            }
+            if (ar.failed()) {
+                LOG.warn("the web ports' connection to Hypha failed ({}); trying again", ar.cause().getMessage());
+                vertx.setTimer(Math.min(10_000L, 1000L << Math.min(4, attempt - 1)), t -> connectOwn(attempt + 1));
+                return;
+            }
+            HyphaClient c = ar.result();
+            c.connectionStateHandler(state -> {
+                if (state == HyphaClient.ConnectionState.CLOSED && client == c && !stopping) {
+                    // the client gave up reconnecting: a new connection, and every port registered on it again
+                    client = null;
+                    ports.values().forEach(p -> p.registered = false);
+                    vertx.setTimer(1000, t -> connectOwn(1));
+                }
+            });
+            client = c;
+            for (Port p : new ArrayList<>(ports.values())) {
+                p.registered = false;
+                p.on = null;
+                ensure(p);
+            }
+        });
+    }
+
     public Future<Void> stop() {
+        stopping = true;
         List<Future<Void>> done = new ArrayList<>();
         for (Port p : new ArrayList<>(ports.values())) {
             done.add(withdraw(p));
         }
         return Future.join(done).<Void>mapEmpty().otherwiseEmpty().eventually(() -> {
+            HyphaClient c = client;
+            client = null;
+            return c == null ? Future.succeededFuture() : c.disconnect().otherwiseEmpty();
+        }).eventually(() -> {
             proxy.close();
             probes.close();
             return consumer == null ? Future.succeededFuture() : consumer.unregister();
