@@ -67,7 +67,7 @@ public final class JobLauncherVerticle extends VerticleBase {
         Job job = factory.job(request, type.name(), plan, jobName);
         Secret secret = request.token() == null ? null : factory.tokenSecret(request, type.name(), jobName);
         LOG.info("session {}: creating Job {} ({}) for {}", request.sessionId(), jobName, type.name(), request.caller());
-        return Future.fromCompletionStage(kube.createSession(job, secret), context)
+        return kube.createSession(job, secret)
                 .recover(err -> Future.failedFuture(translate(err, jobName)))
                 .map(created -> new Launched(jobName, request.sessionId(), plan.waitForService(), plan.serviceId(),
                         plan.serviceTimeoutSeconds(), compiled).toJson());

@@ -9,7 +9,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 
 import org.slf4j.Logger;
@@ -78,11 +77,11 @@ final class LogFollows {
         String podName = pod.getMetadata().getName();
         Follower f = new Follower(UUID.randomUUID().toString(), podName);
         followers.put(f.id, f);
-        return Future.fromCompletionStage(kube.followContainerLog(podName, SessionMeta.MAIN_CONTAINER, tailLines, f.sink), context)
+        return kube.followContainerLog(podName, SessionMeta.MAIN_CONTAINER, tailLines, f.sink)
                 .transform(ar -> {
                     if (ar.failed()) {
                         f.close("it could not be opened");
-                        Throwable cause = ar.cause() instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : ar.cause();
+                        Throwable cause = ar.cause();
                         if (cause instanceof RejectedExecutionException) {
                             return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
                                     "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));

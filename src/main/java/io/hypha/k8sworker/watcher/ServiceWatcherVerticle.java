@@ -9,7 +9,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 
 import org.slf4j.Logger;
@@ -21,7 +20,6 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
-import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.BusClient;
@@ -84,9 +82,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private MessageConsumer<JsonObject> consumer;
     private BusClient bus;
     private LogFollows follows;
-    private SharedIndexInformer<Job> jobInformer;
-    private SharedIndexInformer<Pod> podInformer;
-    private SharedIndexInformer<Event> eventInformer;
+    private KubeOps.Informer jobInformer;
+    private KubeOps.Informer podInformer;
+    private KubeOps.EventInformer eventInformer;
     private long healthTimer = -1;
     private long suspendedTimer = -1;
     /** Our Jobs seen suspended (a launch in progress, or one a killed worker left): name to when first seen, in nanos. */
@@ -109,9 +107,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         follows = new LogFollows(vertx, context, kube);
         bus = new BusClient(vertx);
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, handlers());
-        Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
-        Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
-        Future<SharedIndexInformer<Event>> events = Future.fromCompletionStage(kube.informEvents(handler(this::onEvent, e -> { })), context);
+        Future<KubeOps.Informer> jobs = kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted));
+        Future<KubeOps.Informer> pods = kube.informPods(selector(), handler(this::onPod, this::onPodDeleted));
+        Future<KubeOps.EventInformer> events = kube.informEvents(handler(this::onEvent, e -> { }));
         healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
         long graceMs = config.kubernetes().suspendedGraceSeconds() * 1000L;
         suspendedTimer = vertx.setPeriodic(Math.max(500, Math.min(10_000, graceMs / 4)), t -> removeAbandonedLaunches());
@@ -143,7 +141,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     /** Ready for Kubernetes: the API server answers and every informer is watching (so our view is current). */
     private void publishReachability() {
-        Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> {
+        kube.reachable().onComplete(ar -> {
             boolean watching = jobInformer != null && jobInformer.isWatching() && podInformer != null && podInformer.isWatching()
                     && eventInformer != null && eventInformer.isWatching();
             vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject()
@@ -172,7 +170,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             String sessionId = job.getMetadata().getAnnotations() == null ? null : job.getMetadata().getAnnotations().get(SessionMeta.SESSION_ID);
             LOG.warn("session {}: Job {} has been suspended for {} s, its launch was interrupted; deleting it", sessionId, name,
                     (now - e.getValue()) / 1_000_000_000L);
-            Future.fromCompletionStage(kube.deleteSuspendedJobAsync(name, job.getMetadata().getResourceVersion()), context)
+            kube.deleteSuspendedJob(name, job.getMetadata().getResourceVersion())
                     .onComplete(ar -> {
                         deletingSuspended.remove(name);
                         if (ar.failed()) {
@@ -321,10 +319,6 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 });
     }
 
-    private static Throwable unwrap(Throwable t) {
-        return t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
-    }
-
     /** The caller may see sessions of its own workspace; an admin caller (the app controller) may see all. */
     private static boolean visibleTo(SessionView s, SessionRequest request) {
         return request.admin() || Objects.equals(s.workspace(), request.callerWorkspace());
@@ -422,7 +416,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private Future<Void> deleteSession(SessionView s) {
         LOG.info("session {}: deleting Job {}", s.sessionId(), s.jobName());
-        return Future.fromCompletionStage(kube.deleteJobAsync(s.jobName()), context).mapEmpty();
+        return kube.deleteJob(s.jobName()).mapEmpty();
     }
 
     private Future<JsonObject> stopAll() {
@@ -442,7 +436,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         objects.add(s.jobName());
         s.pods().forEach(p -> objects.add(p.getMetadata().getName()));
         // from the informer's cache: the log reads are the only requests of a get_logs
-        List<Event> events = objects.stream().flatMap(name -> eventInformer.getIndexer().byIndex(KubeOps.EVENTS_BY_OBJECT, name).stream())
+        List<Event> events = objects.stream().flatMap(name -> eventInformer.about(name).stream())
                 .sorted(KubeOps.BY_TIME).toList();
         List<Pod> pods = s.pods().stream()
                 .sorted((a, b) -> String.valueOf(a.getMetadata().getCreationTimestamp()).compareTo(String.valueOf(b.getMetadata().getCreationTimestamp())))
@@ -450,11 +444,11 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         List<Future<String>> logs = new ArrayList<>();
         WorkerConfig.Logs bounds = config.logs();
         for (Pod pod : pods) {
-            logs.add(Future.fromCompletionStage(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false,
-                    bounds.tailLines(), bounds.limitBytes()), context));
+            logs.add(kube.containerLog(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, false,
+                    bounds.tailLines(), bounds.limitBytes()));
         }
         return Future.join(new ArrayList<>(logs)).transform(ignored -> {
-            if (logs.stream().anyMatch(f -> f.failed() && unwrap(f.cause()) instanceof RejectedExecutionException)) {
+            if (logs.stream().anyMatch(f -> f.failed() && f.cause() instanceof RejectedExecutionException)) {
                 return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
                         "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));
             }
@@ -527,10 +521,10 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 .orElseThrow(() -> new WorkerException(ErrorCode.INVALID_REQUEST, "session " + request.sessionId()
                         + " has no running pod to execute in (status: " + s.status() + ")"));
         List<String> command = body.getJsonArray("command").stream().map(String::valueOf).toList();
-        return Future.fromCompletionStage(kube.exec(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, command,
-                        body.getInteger("timeoutSeconds"), body.getInteger("maxBytes")), context)
+        return kube.exec(pod.getMetadata().getName(), SessionMeta.MAIN_CONTAINER, command,
+                        body.getInteger("timeoutSeconds"), body.getInteger("maxBytes"))
                 .recover(err -> {
-                    Throwable cause = unwrap(err);
+                    Throwable cause = err;
                     if (cause instanceof RejectedExecutionException) {
                         return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
                                 "execute: the worker is reading as many logs and opening as many commands as it may at once "
@@ -644,7 +638,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
             return Future.succeededFuture();
         }
         LOG.info("session {}: start failed, deleting Job {}", sessionId, jobName);
-        return Future.fromCompletionStage(kube.deleteJobAsync(jobName), context).<Void>mapEmpty()
+        return kube.deleteJob(jobName).<Void>mapEmpty()
                 .otherwise(err -> {
                     LOG.warn("session {}: could not delete Job {}: {}", sessionId, jobName, err.getMessage());
                     return null;
