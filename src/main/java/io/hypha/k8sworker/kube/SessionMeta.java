@@ -32,7 +32,6 @@ public final class SessionMeta {
     public static final String DAEMON_APP = "hypha.amun.ai/daemon-app";
     public static final String SERVICE_ID = "hypha.amun.ai/service-id";
     public static final String ENTRY_POINT = "hypha.amun.ai/entry-point";
-    public static final String STOP_REQUESTED = "hypha.amun.ai/stop-requested";
 
     /** The main container of every session pod; logs are read from it. */
     public static final String MAIN_CONTAINER = "main";

@@ -38,7 +38,7 @@ import io.vertx.core.json.JsonObject;
  * pod end or go (kwok's fake kubelet never closes it), when the bridge closes it, or when nobody
  * asked for its lines for {@link #IDLE_MS}. All state lives on the watcher's context.
  */
-final class LogFollows {
+final class LogFollows implements SessionCache.Listener {
 
     /** Lines held per follower before the stream is slowed down. */
     static final int BUFFERED_LINES = 1000;
@@ -122,14 +122,20 @@ final class LogFollows {
     }
 
     /** The watcher saw a pod change: a follow of a pod that ended winds down. */
-    void onPod(Pod pod) {
+    @Override
+    public void podSeen(Pod pod, String sessionId) {
         if (followers.isEmpty() || !podEnded(pod)) {
             return;
         }
-        podGone(pod.getMetadata().getName());
+        podEnded(pod.getMetadata().getName());
     }
 
-    void podGone(String podName) {
+    @Override
+    public void podGone(Pod pod) {
+        podEnded(pod.getMetadata().getName());
+    }
+
+    private void podEnded(String podName) {
         for (Follower f : new ArrayList<>(followers.values())) {
             if (f.podName.equals(podName)) {
                 f.podEnded();
