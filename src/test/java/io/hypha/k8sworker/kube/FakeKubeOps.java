@@ -28,6 +28,7 @@ public final class FakeKubeOps implements KubeOps {
     private final List<ResourceEventHandler<Pod>> podHandlers = new CopyOnWriteArrayList<>();
     private final List<ResourceEventHandler<Event>> eventHandlers = new CopyOnWriteArrayList<>();
     private final Map<String, Job> jobs = new ConcurrentHashMap<>();
+    private final Map<String, Pod> pods = new HashMap<>();
     private final Map<String, List<Event>> eventsByObject = new ConcurrentHashMap<>();
     /** Names of the Jobs the verticle deleted, in order. */
     public final List<String> deletedJobs = new CopyOnWriteArrayList<>();
@@ -105,8 +106,6 @@ public final class FakeKubeOps implements KubeOps {
             jobHandlers.forEach(h -> h.onDelete(old, false));
         }
     }
-
-    private final Map<String, Pod> pods = new HashMap<>();
 
     /** A pod appears or changes. */
     public synchronized void pod(Pod pod) {
