@@ -84,7 +84,7 @@ public final class Fabric8KubeOps implements KubeOps {
     }
 
     /** A read on the log executor; when as many as allowed are running or waiting, a future failed with {@link RejectedExecutionException}. */
-    private <T> Future<T> onLogPool(Callable<T> call) {
+    private <T> Future<T> onLogExecutor(Callable<T> call) {
         if (logReads.incrementAndGet() > logCapacity) {
             logReads.decrementAndGet();
             return Future.failedFuture(new RejectedExecutionException("all log reads are taken"));
@@ -175,7 +175,7 @@ public final class Fabric8KubeOps implements KubeOps {
      */
     @Override
     public Future<String> containerLog(String pod, String container, boolean previous, int tailLines, int limitBytes) {
-        return onLogPool(() -> {
+        return onLogExecutor(() -> {
             try {
                 String log = client.raw("/api/v1/namespaces/" + namespace + "/pods/" + pod + "/log?container=" + container
                         + "&tailLines=" + tailLines + "&limitBytes=" + limitBytes + (previous ? "&previous=true" : ""));
@@ -190,7 +190,7 @@ public final class Fabric8KubeOps implements KubeOps {
     }
 
     /**
-     * Runs a command in a pod's container through pods/exec. Only opening the stream uses a pool
+     * Runs a command in a pod's container through pods/exec. Only opening the stream uses a log
      * thread; the command runs on the HTTP client's own I/O, so a long command holds no thread.
      * Output beyond {@code maxBytes} (stdout and stderr together) is dropped; after
      * {@code timeoutSeconds} the stream is closed and the result says it timed out.
@@ -202,7 +202,7 @@ public final class Fabric8KubeOps implements KubeOps {
         BoundedOutput out = new BoundedOutput(maxBytes, null);
         BoundedOutput err = new BoundedOutput(maxBytes, out);
         CompletableFuture<ExecResult> done = new CompletableFuture<>();
-        onLogPool(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
+        onLogExecutor(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
                 .writingOutput(out).writingError(err).exec(command.toArray(String[]::new)))
                 .onComplete((watch, failure) -> {
                     if (failure != null) {
@@ -273,7 +273,7 @@ public final class Fabric8KubeOps implements KubeOps {
      */
     @Override
     public Future<LogWatch> followContainerLog(String pod, String container, int tailLines, OutputStream sink) {
-        return onLogPool(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
+        return onLogExecutor(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
                 // the watcher saw the pod running; fabric8 would otherwise wait for readiness first
                 .withReadyWaitTimeout(FOLLOW_READY_WAIT_MS)
                 .tailingLines(tailLines).watchLog(sink));

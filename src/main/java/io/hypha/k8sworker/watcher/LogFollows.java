@@ -44,7 +44,7 @@ final class LogFollows implements SessionCache.Listener {
     static final int BUFFERED_LINES = 1000;
     /** Longer lines are cut into pieces of this many bytes. */
     static final int MAX_LINE_BYTES = 16 * 1024;
-    /** Followers at once; more are refused as busy, as log reads beyond the log pool are. */
+    /** Followers at once; more are refused as busy, as log reads beyond the log executor are. */
     static final int MAX_FOLLOWERS = 100;
     /** How long a request for lines waits for one before it is answered with none (the bridge asks again). */
     static final long WAIT_MS = 10_000;
