@@ -1,10 +1,15 @@
 package io.hypha.k8sworker.kube;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
@@ -158,9 +163,41 @@ public final class FakeKubeOps implements KubeOps {
         return Future.succeededFuture(new ExecResult(0, String.join(" ", command), "", false, false));
     }
 
+    /** A followed log: where the verticle wants its bytes, and the end of its stream. */
+    private record LogStream(OutputStream sink, CompletableFuture<Throwable> end) implements LogWatch {
+        @Override
+        public InputStream getOutput() {
+            return null;
+        }
+
+        @Override
+        public CompletionStage<Throwable> onClose() {
+            return end;
+        }
+
+        @Override
+        public void close() {
+            end.complete(null);
+        }
+    }
+
+    private final Map<String, LogStream> followed = new ConcurrentHashMap<>();
+
     @Override
     public Future<LogWatch> followContainerLog(String pod, String container, int tailLines, OutputStream sink) {
-        return Future.failedFuture(new UnsupportedOperationException("no log streams in the fake"));
+        LogStream stream = new LogStream(sink, new CompletableFuture<>());
+        followed.put(pod, stream);
+        return Future.succeededFuture(stream);
+    }
+
+    /** The container of a followed pod writes (as the API server's stream would hand it over). */
+    public void writeLog(String pod, String text) throws IOException {
+        followed.get(pod).sink().write(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The followed pod's log stream ends (its container exited). */
+    public void endLog(String pod) {
+        followed.get(pod).end().complete(null);
     }
 
     @Override

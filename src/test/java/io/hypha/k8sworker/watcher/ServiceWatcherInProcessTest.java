@@ -288,6 +288,35 @@ class ServiceWatcherInProcessTest {
     }
 
     @Test
+    void aFollowedLogHandsOutTheLinesWrittenAndEndsWithTheStream(VertxTestContext ctx) {
+        kube.job(job("alice-1", "ws-alice", "alice", false));
+        kube.pod(pod("alice-1", "alice-1-pod", "Running", null));
+        Future<JsonObject> foreign = ask(SessionOp.FOLLOW_LOGS, BOB.session("alice-1"));
+        ask(SessionOp.FOLLOW_LOGS, ALICE.session("alice-1")).compose(opened -> {
+            JsonObject follow = (JsonObject) opened;
+            ctx.verify(() -> {
+                assertThat(follow.getString("pod")).isEqualTo("alice-1-pod");
+                assertThat(code(foreign)).isEqualTo(ErrorCode.UNKNOWN_SESSION);
+                kube.writeLog("alice-1-pod", "first\nsecond\npart");
+            });
+            return ask(SessionOp.FOLLOW_NEXT, new JsonObject().put("follow", follow.getString("follow")).put("max", 100))
+                    .compose(batch -> {
+                        ctx.verify(() -> {
+                            assertThat(((JsonObject) batch).getJsonArray("lines").getList()).containsExactly("first", "second");
+                            assertThat(((JsonObject) batch).getBoolean("end")).isFalse();
+                        });
+                        kube.endLog("alice-1-pod");
+                        return ask(SessionOp.FOLLOW_NEXT, new JsonObject().put("follow", follow.getString("follow")).put("max", 100));
+                    });
+        }).onComplete(ctx.succeeding(last -> ctx.verify(() -> {
+            // the line the stream ended in without its newline comes last
+            assertThat(((JsonObject) last).getJsonArray("lines").getList()).containsExactly("part");
+            assertThat(((JsonObject) last).getBoolean("end")).isTrue();
+            ctx.completeNow();
+        })));
+    }
+
+    @Test
     void aJobLeftSuspendedPastTheGraceIsDeletedAndAResumedOneIsNot(Vertx vertx, VertxTestContext ctx) {
         Job abandoned = job("alice-1", "ws-alice", "alice", true);
         Job resumed = job("alice-2", "ws-alice", "alice", true);
