@@ -10,6 +10,8 @@ import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.HyphaOp;
+import io.hypha.k8sworker.bus.LeaderOp;
+import io.hypha.k8sworker.bus.Leadership;
 import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
 import io.hypha.k8sworker.bus.WorkerException;
@@ -42,6 +44,10 @@ public final class HyphaBridgeVerticle extends VerticleBase {
 
     private final StartMetrics metrics = new StartMetrics();
     private volatile HyphaClient client;
+    /** This replica holds the Lease (always, with leader election off). */
+    private boolean leading;
+    private boolean leaderServiceRegistered;
+    private boolean leaderServiceChanging;
     private WorkerService service;
     private MessageConsumer<JsonObject> consumer;
     private BusClient bus;
@@ -59,7 +65,52 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         service = new WorkerService(config, bus, callers, jobTypes, new StartCall(vertx, config, bus, callers, jobTypes, metrics));
         consumer = vertx.eventBus().consumer(Addresses.HYPHA, new OperationHandlers()
                 .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body))));
-        return consumer.completion().compose(v -> connect(1));
+        vertx.eventBus().<JsonObject>consumer(Addresses.LEADER_STATUS, m -> {
+            leading = Leadership.fromJson(m.body()).leading();
+            syncLeaderService();
+        });
+        return consumer.completion()
+                .compose(v -> bus.<JsonObject>request(Addresses.LEADER, LeaderOp.STATUS, new JsonObject()))
+                .map(status -> leading = Leadership.fromJson(status).leading())
+                // no leader verticle deployed: one process, which leads
+                .otherwise(err -> leading = !config.replicas().leaderElection())
+                .compose(v -> connect(1));
+    }
+
+    /**
+     * With several replicas, only the leader holds {@code hypha.serviceId}, so that the README's
+     * {@code get_service("<ws>/k8s-worker")} finds exactly one; every replica holds the replica id.
+     * Called whenever the leadership or the connection changes.
+     */
+    private void syncLeaderService() {
+        HyphaClient c = client;
+        if (c == null || stopping || !config.replicas().leaderElection() || leaderServiceChanging) {
+            return;
+        }
+        String id = config.hypha().serviceId();
+        if (leading && !leaderServiceRegistered) {
+            leaderServiceChanging = true;
+            c.registerService(service.definition(id)).onComplete(ar -> {
+                leaderServiceChanging = false;
+                if (ar.succeeded()) {
+                    leaderServiceRegistered = true;
+                    LOG.info("this replica leads: registered {} as {}", id, ar.result());
+                } else {
+                    LOG.warn("could not register {} as the leader: {}; trying again", id, ar.cause().getMessage());
+                    vertx.setTimer(config.replicas().retryPeriodSeconds() * 1000L, t -> syncLeaderService());
+                    return;
+                }
+                syncLeaderService();
+            });
+        } else if (!leading && leaderServiceRegistered) {
+            leaderServiceChanging = true;
+            c.unregisterService(id).onComplete(ar -> {
+                leaderServiceChanging = false;
+                leaderServiceRegistered = false;
+                LOG.info("this replica no longer leads: unregistered {}", id);
+                syncLeaderService();
+            });
+        }
     }
 
     /**
@@ -94,7 +145,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 return;
             }
             HyphaClient c = connected.result();
-            c.registerService(service.definition()).onComplete(registered -> {
+            // one process: the service id itself; several replicas: each its replica id, the leader the service id too
+            String firstId = config.replicas().leaderElection() ? config.replicas().replicaServiceId() : h.serviceId();
+            c.registerService(service.definition(firstId)).onComplete(registered -> {
                 if (registered.failed()) {
                     // a refused registration (bad settings, missing permission) will not fix itself
                     c.disconnect();
@@ -103,6 +156,7 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                     return;
                 }
                 client = c;
+                leaderServiceRegistered = false;
                 c.connectionStateHandler(state -> {
                     publishStatus();
                     if (state == HyphaClient.ConnectionState.CLOSED && !stopping && client == c) {
@@ -115,8 +169,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                         retry(2);
                     }
                 });
-                LOG.info("registered {} (job types {}) as {}", h.serviceId(), jobTypes.names(), registered.result());
+                LOG.info("registered {} (job types {}) as {}", firstId, jobTypes.names(), registered.result());
                 publishStatus();
+                syncLeaderService();
                 done.complete();
             });
         });
@@ -151,9 +206,13 @@ public final class HyphaBridgeVerticle extends VerticleBase {
             return consumer.unregister();
         }
         // unregister first so that Hypha stops routing calls here; the Jobs keep running
-        return client.unregisterService(config.hypha().serviceId())
-                .otherwiseEmpty()
-                .compose(v -> client.disconnect())
+        HyphaClient c = client;
+        Future<Void> replica = config.replicas().leaderElection()
+                ? c.unregisterService(config.replicas().replicaServiceId()).otherwiseEmpty() : Future.succeededFuture();
+        return replica
+                .compose(v -> !config.replicas().leaderElection() || leaderServiceRegistered
+                        ? c.unregisterService(config.hypha().serviceId()).otherwiseEmpty() : Future.<Void>succeededFuture())
+                .compose(v -> c.disconnect())
                 .compose(v -> consumer.unregister());
     }
 

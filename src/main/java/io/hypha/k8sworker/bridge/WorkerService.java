@@ -48,10 +48,11 @@ final class WorkerService {
         this.logCalls = new CallerRateLimit(config.logs().ratePerSecond(), config.logs().burst(), System::nanoTime);
     }
 
-    ServiceDefinition definition() {
+    /** The service under {@code serviceId}: the configured id, or a replica's (the functions are the same). */
+    ServiceDefinition definition(String serviceId) {
         String namespace = config.kubernetes().namespace();
         Visibility visibility = Visibility.fromWire(config.hypha().visibility());
-        return ServiceDefinition.builder(config.hypha().serviceId())
+        return ServiceDefinition.builder(serviceId)
                 .name("Kubernetes Job Worker (namespace: " + namespace + ")")
                 .type("server-app-worker")
                 .description("Launches Kubernetes Jobs in namespace " + namespace + " for Hypha apps and callers; job types: "

@@ -22,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * environment variables. Loaded once at start-up, before any event loop runs.
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
-                           Health health, Logs logs, Callers callers) {
+                           Health health, Logs logs, Callers callers, Replicas replicas) {
 
     /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
     public static final String AGENT_CPU_REQUEST = "500m";
@@ -91,6 +91,15 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     }
 
     public record Health(int port, String host) {
+    }
+
+    /**
+     * Several replicas of one worker: with leader election on, the replicas hold a Lease, the leader
+     * registers {@code hypha.serviceId} and runs the cluster-wide chores; every replica registers
+     * {@link #replicaServiceId} for callers that pick one by load. Off, the one process is the leader.
+     */
+    public record Replicas(boolean leaderElection, String leaseName, int leaseDurationSeconds, int renewDeadlineSeconds,
+                           int retryPeriodSeconds, String replicaServiceId) {
     }
 
     /** The original worker's variables, mapped to their config paths. */
@@ -230,9 +239,17 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                 logs(t.getJsonObject("logs", new JsonObject())),
                 new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10), bool(ps, "ownWorkspace", false),
                         list(ps, "allowedWorkspaces", List.of()), list(ps, "allowedUsers", List.of()),
-                        str(p, "maxAgentVisibility", "protected")));
+                        str(p, "maxAgentVisibility", "protected")),
+                replicas(t.getJsonObject("replicas", new JsonObject()), str(h, "serviceId", "k8s-worker")));
         config.validate();
         return config;
+    }
+
+    private static Replicas replicas(JsonObject r, String serviceId) {
+        String replicaServiceId = str(r, "replicaServiceId", "");
+        return new Replicas(bool(r, "leaderElection", false), str(r, "leaseName", "hypha-k8s-worker"),
+                num(r, "leaseDurationSeconds", 8), num(r, "renewDeadlineSeconds", 6), num(r, "retryPeriodSeconds", 2),
+                replicaServiceId.isBlank() ? serviceId + "-replicas" : replicaServiceId);
     }
 
     private static Logs logs(JsonObject l) {
@@ -258,6 +275,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         if (kubernetes.defaultTimeout() <= 0 || kubernetes.defaultTimeout() > kubernetes.maxTimeout()) {
             throw new IllegalArgumentException("kubernetes.defaultTimeout must be between 1 and kubernetes.maxTimeout");
         }
+        validateReplicas();
         if (verticles.hyphaBridge() != 1 || verticles.serviceWatcher() != 1) {
             // each holds state: a second bridge would open a second connection, a second watcher duplicate events
             throw new IllegalArgumentException("verticles.hyphaBridge.instances and verticles.serviceWatcher.instances must be 1");
@@ -333,6 +351,20 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     private static void atLeast(String path, int value, int least) {
         if (value < least) {
             throw new IllegalArgumentException(path + " must be at least " + least + ", got " + value);
+        }
+    }
+
+    private void validateReplicas() {
+        Replicas r = replicas;
+        // fabric8's leader election: a leader renews well before its lease runs out, and retries within that time
+        if (r.retryPeriodSeconds() < 1 || r.renewDeadlineSeconds() <= r.retryPeriodSeconds()
+                || r.leaseDurationSeconds() <= r.renewDeadlineSeconds()) {
+            throw new IllegalArgumentException("replicas: leaseDurationSeconds > renewDeadlineSeconds > retryPeriodSeconds >= 1 must hold, got "
+                    + r.leaseDurationSeconds() + ", " + r.renewDeadlineSeconds() + ", " + r.retryPeriodSeconds());
+        }
+        if (r.replicaServiceId().equals(hypha.serviceId())) {
+            throw new IllegalArgumentException("replicas.replicaServiceId must differ from hypha.serviceId (" + hypha.serviceId()
+                    + "): only the leader registers that one");
         }
     }
 
