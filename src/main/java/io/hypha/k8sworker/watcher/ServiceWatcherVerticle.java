@@ -6,6 +6,8 @@ import org.slf4j.LoggerFactory;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.BusClient;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.SessionOp;
 import io.hypha.k8sworker.bus.SessionRequest;
@@ -35,6 +37,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private AbandonedLaunchSweeper sweeper;
     private LogFollows follows;
     private long healthTimer = -1;
+    /** The API server's answer to the last reachability check (every 10 s: a probe need not wait for one). */
+    private boolean apiServerAnswered;
 
     public ServiceWatcherVerticle(WorkerConfig config, KubeOps kube) {
         this.config = config;
@@ -56,10 +60,10 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         SessionCommands commands = new SessionCommands(cache, admissions, kube);
         SessionLogs logs = new SessionLogs(config.logs(), cache, kube, starts::progress);
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, handlers(commands, admissions, starts, logs));
-        healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
+        healthTimer = vertx.setPeriodic(10_000, t -> checkReachability());
         sweeper.start();
         return Future.all(cache.start(), consumer.completion()).onSuccess(v -> {
-            vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", true));
+            apiServerAnswered = true;
             LOG.info("watching {} session(s) in namespace {}", cache.size(), kube.namespace());
         });
     }
@@ -75,6 +79,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private OperationHandlers handlers(SessionCommands commands, Admissions admissions, StartFollower starts, SessionLogs logs) {
         return new OperationHandlers()
+                .on(HealthOp.CHECK, body -> health())
                 .on(SessionOp.LIST, body -> Future.succeededFuture(commands.list(SessionRequest.fromJson(body))))
                 .on(SessionOp.GET, body -> Future.succeededFuture(commands.owned(SessionRequest.fromJson(body)).toInfo()))
                 .on(SessionOp.AWAIT, body -> starts.await(StartWatch.fromJson(body)))
@@ -100,9 +105,13 @@ public final class ServiceWatcherVerticle extends VerticleBase {
                 });
     }
 
+    private void checkReachability() {
+        kube.reachable().onComplete(ar -> apiServerAnswered = ar.succeeded() && ar.result());
+    }
+
     /** Ready for Kubernetes: the API server answers and every informer is watching (so our view is current). */
-    private void publishReachability() {
-        kube.reachable().onComplete(ar -> vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject()
-                .put("reachable", ar.succeeded() && ar.result() && cache.isWatching())));
+    private Future<JsonObject> health() {
+        boolean watching = cache.isWatching();
+        return Health.answer(apiServerAnswered && watching, new JsonObject().put("apiServer", apiServerAnswered).put("watching", watching));
     }
 }
