@@ -23,6 +23,8 @@ import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.HyphaOp;
 import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
@@ -67,6 +69,16 @@ class ServiceWatcherInProcessTest {
         assertThat(config.kubernetes().keepFailedJobs()).isFalse();
         bus = new BusClient(vertx);
         vertx.deployVerticle(new ServiceWatcherVerticle(config, kube)).onComplete(ctx.succeedingThenComplete());
+    }
+
+    @Test
+    void itIsHealthyOnceItsInformersWatch(VertxTestContext ctx) {
+        bus.<JsonObject>request(Addresses.SESSIONS, HealthOp.CHECK, new JsonObject()).onComplete(ctx.succeeding(answer -> ctx.verify(() -> {
+            Health health = Health.fromJson(answer);
+            assertThat(health.up()).isTrue();
+            assertThat(health.details().getBoolean("watching")).isTrue();
+            ctx.completeNow();
+        })));
     }
 
     // ------------------------------------------------------------------ visibility
