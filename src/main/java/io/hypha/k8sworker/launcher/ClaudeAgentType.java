@@ -30,7 +30,7 @@ final class ClaudeAgentType extends ManifestJobType {
         policy.checkSecret("secret_name", secret, typeSecret);
         out.put("secret_name", secret);
         out.put("visibility", agentVisibility(m));
-        CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"), false,
+        CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"),
                 Map.of("cpu", settings.getString("cpuRequest", WorkerConfig.AGENT_CPU_REQUEST),
                         "memory", settings.getString("memoryRequest", WorkerConfig.AGENT_MEMORY_REQUEST)),
                 Map.of("cpu", settings.getString("cpuLimit", WorkerConfig.AGENT_CPU_LIMIT),

@@ -33,12 +33,12 @@ final class CommonFields {
      * and the service-wait fields into {@code out}.
      */
     static void read(ManifestReader m, WorkerConfig config, JobPolicy policy, Map<String, Object> out, Set<String> reservedEnv,
-                     String defaultServiceId, boolean defaultWait, Map<String, String> typeRequests, Map<String, String> typeLimits) {
+                     String defaultServiceId, Map<String, String> typeRequests, Map<String, String> typeLimits) {
         WorkerConfig.Kubernetes k = config.kubernetes();
         out.put("timeout", m.integer("timeout", k.defaultTimeout(), 1, k.maxTimeout()));
         out.put("env", m.env("env", reservedEnv));
         out.put("resources", policy.resources(m.resources("resources"), typeRequests, typeLimits));
-        boolean wait = m.bool("wait_for_service", defaultWait);
+        boolean wait = m.bool("wait_for_service", false);
         String serviceId = m.serviceId("service_id", defaultServiceId);
         if (wait && serviceId == null) {
             throw WorkerException.invalid("manifest.service_id is required when manifest.wait_for_service is true");

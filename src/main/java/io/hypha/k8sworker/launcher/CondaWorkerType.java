@@ -39,7 +39,7 @@ final class CondaWorkerType extends ManifestJobType {
         }
         out.put("token_key", tokenKey);
         out.put("verbose", m.bool("verbose", false));
-        CommonFields.read(m, config, policy, out, RESERVED, "conda-worker", false, Map.of(), Map.of());
+        CommonFields.read(m, config, policy, out, RESERVED, "conda-worker", Map.of(), Map.of());
         CommonFields.checkOperatorImageEnv(out, NAME, settingsList("allowedEnv"));
     }
 

@@ -66,7 +66,7 @@ final class K8sJobType extends ManifestJobType {
         Map<String, Map<String, String>> secretEnv = m.secretRefs("secret_env", CommonFields.RESERVED_ENV);
         secretEnv.forEach((name, ref) -> policy.checkSecret("secret_env." + name + ".secret", ref.get("secret"), null));
         out.put("secret_env", secretEnv);
-        CommonFields.read(m, config, policy, out, CommonFields.RESERVED_ENV, null, false, Map.of(), Map.of());
+        CommonFields.read(m, config, policy, out, CommonFields.RESERVED_ENV, null, Map.of(), Map.of());
         @SuppressWarnings("unchecked")
         Map<String, String> env = (Map<String, String>) out.get("env");
         secretEnv.keySet().stream().filter(env::containsKey).findFirst().ifPresent(name -> {
