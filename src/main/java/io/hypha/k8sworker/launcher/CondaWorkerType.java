@@ -32,17 +32,22 @@ final class CondaWorkerType extends ManifestJobType<CondaWorkerType.Fields> {
         }
     }
 
+    private final String image;
+    private final String typeSecret;
+    private final String typeKey;
+
     CondaWorkerType(WorkerConfig config) {
         super(NAME, Fields.class, config);
+        this.image = required(settings.image(), "image");
+        this.typeSecret = required(settings.tokenSecret(), "tokenSecret");
+        this.typeKey = required(settings.tokenKey(), "tokenKey");
     }
 
     @Override
     protected Fields readOwn(ManifestReader m) {
         String visibility = agentVisibility(m);
-        String typeSecret = settings.getString("tokenSecret", "hypha-secrets");
         String tokenSecret = m.dnsName("token_secret", typeSecret);
         policy.checkSecret("token_secret", tokenSecret, typeSecret);
-        String typeKey = settings.getString("tokenKey", "HYPHA_AGENTS_TOKEN");
         String tokenKey = m.secretKey("token_key", typeKey);
         if (tokenSecret.equals(typeSecret) && !tokenKey.equals(typeKey)) {
             // the type's Secret may hold other credentials than the one it is configured to hand out
@@ -55,7 +60,7 @@ final class CondaWorkerType extends ManifestJobType<CondaWorkerType.Fields> {
     @Override
     protected CompiledManifest.SessionFields readSession(ManifestReader m, Fields own) {
         CompiledManifest.SessionFields session = CommonFields.read(m, config, policy, RESERVED, "conda-worker", Map.of(), Map.of());
-        CommonFields.checkOperatorImageEnv(session.env(), NAME, settingsList("allowedEnv"));
+        CommonFields.checkOperatorImageEnv(session.env(), NAME, settings.allowedEnv());
         return session;
     }
 
@@ -76,8 +81,7 @@ final class CondaWorkerType extends ManifestJobType<CondaWorkerType.Fields> {
         if (own.verbose()) {
             args.add("--verbose");
         }
-        return JobPlan.builder(settings.getString("image", "oeway/hypha-conda-worker:0.1.0"),
-                        settings.getString("imagePullPolicy", config.kubernetes().imagePullPolicy()), session)
+        return JobPlan.builder(image, imagePullPolicy(), session)
                 .command(List.of("python")).args(args).env(env).runAsUser(IMAGE_USER)
                 .build();
     }

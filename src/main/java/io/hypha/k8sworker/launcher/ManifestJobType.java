@@ -6,16 +6,15 @@ import java.util.Map;
 import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
+import io.hypha.k8sworker.config.JobTypeSettings;
 import io.hypha.k8sworker.config.WorkerConfig;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
 
 /** The shared shape of a job type: its name, its settings, and the read-then-refuse-the-rest of compile. */
 abstract class ManifestJobType<F extends CompiledManifest.TypeFields> implements JobType {
 
     protected final WorkerConfig config;
     /** {@code jobTypes.<name>} from the configuration. */
-    protected final JsonObject settings;
+    protected final JobTypeSettings settings;
     protected final JobPolicy policy;
     private final String name;
     private final Class<F> fieldsType;
@@ -51,10 +50,17 @@ abstract class ManifestJobType<F extends CompiledManifest.TypeFields> implements
         return plan(fieldsType.cast(compiled.own()), compiled.session(), request);
     }
 
-    /** A list setting of this type ({@code jobTypes.<name>.<key>}), empty if unset; WorkerConfig checked its items are strings. */
-    protected final List<String> settingsList(String key) {
-        JsonArray list = settings.getJsonArray(key, new JsonArray());
-        return list.stream().map(String::valueOf).toList();
+    /** A setting this type cannot run without (an image, a Secret): refused at start-up, naming it, if missing. */
+    protected final String required(String value, String key) {
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("jobTypes." + name + "." + key + " must be set");
+        }
+        return value;
+    }
+
+    /** The pull policy of the type's image: its own setting, else kubernetes.imagePullPolicy. */
+    protected final String imagePullPolicy() {
+        return settings.imagePullPolicy() != null ? settings.imagePullPolicy() : config.kubernetes().imagePullPolicy();
     }
 
     /**
@@ -63,7 +69,7 @@ abstract class ManifestJobType<F extends CompiledManifest.TypeFields> implements
      * operator's credentials would be anyone's).
      */
     protected final String agentVisibility(ManifestReader m) {
-        String visibility = m.oneOf("visibility", settings.getString("visibility", "protected"), WorkerConfig.Callers.VISIBILITIES);
+        String visibility = m.oneOf("visibility", settings.visibility(), WorkerConfig.Callers.VISIBILITIES);
         if (!config.callers().agentVisibilityAllowed(visibility)) {
             throw new WorkerException(ErrorCode.FORBIDDEN, "manifest.visibility: " + visibility + " is wider than agents may register with "
                     + "here (policy.maxAgentVisibility: " + config.callers().maxAgentVisibility() + ")");
