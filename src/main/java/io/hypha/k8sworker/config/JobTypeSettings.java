@@ -54,9 +54,4 @@ public record JobTypeSettings(boolean enabled, String image, String imagePullPol
         }
         return Map.copyOf(out);
     }
-
-    /** The setting's name in the file, for messages: {@code requests} and {@code limits} are two keys each. */
-    static String key(String resourceKind, String name) {
-        return name + (resourceKind.equals("requests") ? "Request" : "Limit");
-    }
 }
