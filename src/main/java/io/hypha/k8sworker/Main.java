@@ -25,6 +25,7 @@ import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.health.HealthVerticle;
 import io.hypha.k8sworker.kube.KubeOps;
 import io.hypha.k8sworker.launcher.JobLauncherVerticle;
+import io.hypha.k8sworker.leader.LeaderVerticle;
 import io.hypha.k8sworker.launcher.JobType;
 import io.hypha.k8sworker.launcher.JobTypes;
 import io.hypha.k8sworker.watcher.ServiceWatcherVerticle;
@@ -108,9 +109,21 @@ public final class Main {
         }
         return chain
                 .compose(x -> deploy("service-watcher", () -> new ServiceWatcherVerticle(config, kube), v.serviceWatcher()))
+                .compose(x -> deploy("leader", () -> new LeaderVerticle(config.replicas(), kubernetes, config.kubernetes().namespace(),
+                        replicaIdentity()), 1))
                 .compose(x -> deploy("hypha-bridge", () -> new HyphaBridgeVerticle(config, typeNames), v.hyphaBridge()))
                 .onSuccess(x -> LOG.info("worker ready: service {} for job types {} in namespace {}", config.hypha().serviceId(),
                         typeNames, config.kubernetes().namespace()));
+    }
+
+    /** This replica's name in the Lease: its pod's name in a cluster, else the host and process. */
+    private static String replicaIdentity() {
+        String pod = System.getenv("POD_NAME");
+        if (pod != null && !pod.isBlank()) {
+            return pod;
+        }
+        String host = System.getenv("HOSTNAME");
+        return (host == null || host.isBlank() ? "worker" : host) + "-" + ProcessHandle.current().pid();
     }
 
     private Future<Void> deploy(String name, java.util.function.Supplier<io.vertx.core.Deployable> factory, int instances) {

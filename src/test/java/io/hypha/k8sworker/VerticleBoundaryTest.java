@@ -23,7 +23,7 @@ import com.tngtech.archunit.core.importer.ImportOption;
  */
 class VerticleBoundaryTest {
 
-    private static final String[] VERTICLE_PACKAGES = {"bridge", "launcher", "watcher", "health"};
+    private static final String[] VERTICLE_PACKAGES = {"bridge", "launcher", "watcher", "health", "leader"};
 
     private final JavaClasses main = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
@@ -83,7 +83,7 @@ class VerticleBoundaryTest {
     @Test
     void onlyTheBridgeSpeaksHyphaRpc() {
         noClasses().that().resideInAnyPackage("io.hypha.k8sworker.launcher..", "io.hypha.k8sworker.watcher..",
-                        "io.hypha.k8sworker.health..", "io.hypha.k8sworker.bus..", "io.hypha.k8sworker.kube..")
+                        "io.hypha.k8sworker.health..", "io.hypha.k8sworker.leader..", "io.hypha.k8sworker.bus..", "io.hypha.k8sworker.kube..")
                 .should().dependOnClassesThat().resideInAPackage("io.hypha.rpc..")
                 .because("the hypha-bridge owns the Hypha connection")
                 .check(main);

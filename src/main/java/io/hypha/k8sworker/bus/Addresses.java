@@ -22,6 +22,12 @@ public final class Addresses {
     /** Request/reply to the hypha-bridge: Hypha lookups for the other verticles ({@link Headers#OPERATION}). */
     public static final String HYPHA = "hypha.requests";
 
+    /** Request/reply to the leader verticle: whether this replica leads ({@link LeaderOp}). */
+    public static final String LEADER = "leader.requests";
+
+    /** Publish: this replica's leadership changed ({@link Leadership}). */
+    public static final String LEADER_STATUS = "leader.status";
+
     /** Publish: the bridge's connection state ({@code {connected: bool}}). */
     public static final String HYPHA_STATUS = "hypha.status";
 

@@ -22,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * environment variables (see {@link ConfigFile}). Loaded once at start-up, before any event loop runs.
  */
 public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTypeSettings> jobTypes, Policy policy,
-                           Verticles verticles, Health health, Logs logs, Callers callers) {
+                           Verticles verticles, Health health, Logs logs, Callers callers, Replicas replicas) {
 
     public record Hypha(String serverUrl, String workspace, @SecretSetting String token, String clientId, String serviceId,
                         String visibility, String publicServerUrl, int methodTimeoutSeconds, int sendRatePerSecond,
@@ -85,6 +85,15 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTy
     public record Health(int port, String host) {
     }
 
+    /**
+     * Several replicas of one worker: with leader election on, the replicas hold a Lease, the leader
+     * registers {@code hypha.serviceId} and runs the cluster-wide chores; every replica registers
+     * {@link #replicaServiceId} for callers that pick one by load. Off, the one process is the leader.
+     */
+    public record Replicas(boolean leaderElection, String leaseName, int leaseDurationSeconds, int renewDeadlineSeconds,
+                           int retryPeriodSeconds, String replicaServiceId) {
+    }
+
     /** Loads the file (null: {@code conf/config.yaml} if present, else the defaults inside the jar) and applies the environment. */
     public static WorkerConfig load(Path file, Map<String, String> env) {
         return fromJson(ConfigFile.read(file, env));
@@ -124,7 +133,8 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTy
                 logs(t.getJsonObject("logs", new JsonObject())),
                 new Callers(bool(p, "allowAnonymous", false), num(p, "maxSessionsPerUser", 10), bool(ps, "ownWorkspace", false),
                         list(ps, "allowedWorkspaces", List.of()), list(ps, "allowedUsers", List.of()),
-                        str(p, "maxAgentVisibility", "protected")));
+                        str(p, "maxAgentVisibility", "protected")),
+                replicas(t.getJsonObject("replicas", new JsonObject()), str(h, "serviceId", "k8s-worker")));
         config.validate();
         return config;
     }
@@ -135,6 +145,13 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTy
             out.put(type, JobTypeSettings.fromJson(type, sub(given, type)));
         }
         return Map.copyOf(out);
+    }
+
+    private static Replicas replicas(JsonObject r, String serviceId) {
+        String replicaServiceId = str(r, "replicaServiceId", "");
+        return new Replicas(bool(r, "leaderElection", false), str(r, "leaseName", "hypha-k8s-worker"),
+                num(r, "leaseDurationSeconds", 8), num(r, "renewDeadlineSeconds", 6), num(r, "retryPeriodSeconds", 2),
+                replicaServiceId.isBlank() ? serviceId + "-replicas" : replicaServiceId);
     }
 
     private static Logs logs(JsonObject l) {
@@ -160,6 +177,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTy
         if (kubernetes.defaultTimeout() <= 0 || kubernetes.defaultTimeout() > kubernetes.maxTimeout()) {
             throw new IllegalArgumentException("kubernetes.defaultTimeout must be between 1 and kubernetes.maxTimeout");
         }
+        validateReplicas();
         if (verticles.hyphaBridge() != 1 || verticles.serviceWatcher() != 1) {
             // each holds state: a second bridge would open a second connection, a second watcher duplicate events
             throw new IllegalArgumentException("verticles.hyphaBridge.instances and verticles.serviceWatcher.instances must be 1");
@@ -223,6 +241,20 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTy
     private static void atLeast(String path, int value, int least) {
         if (value < least) {
             throw new IllegalArgumentException(path + " must be at least " + least + ", got " + value);
+        }
+    }
+
+    private void validateReplicas() {
+        Replicas r = replicas;
+        // fabric8's leader election: a leader renews well before its lease runs out, and retries within that time
+        if (r.retryPeriodSeconds() < 1 || r.renewDeadlineSeconds() <= r.retryPeriodSeconds()
+                || r.leaseDurationSeconds() <= r.renewDeadlineSeconds()) {
+            throw new IllegalArgumentException("replicas: leaseDurationSeconds > renewDeadlineSeconds > retryPeriodSeconds >= 1 must hold, got "
+                    + r.leaseDurationSeconds() + ", " + r.renewDeadlineSeconds() + ", " + r.retryPeriodSeconds());
+        }
+        if (r.replicaServiceId().equals(hypha.serviceId())) {
+            throw new IllegalArgumentException("replicas.replicaServiceId must differ from hypha.serviceId (" + hypha.serviceId()
+                    + "): only the leader registers that one");
         }
     }
 

@@ -15,10 +15,10 @@ class LogPageArgumentsTest {
 
     @Test
     void wholeNumbersInRangeAreKept() {
-        assertThat(HyphaBridgeVerticle.count(null, "limit")).isNull();
-        assertThat(HyphaBridgeVerticle.count(0L, "offset")).isZero();
-        assertThat(HyphaBridgeVerticle.count(2.0, "offset")).isEqualTo(2);
-        assertThat(HyphaBridgeVerticle.count((long) Integer.MAX_VALUE, "limit")).isEqualTo(Integer.MAX_VALUE);
+        assertThat(CallArgs.count(null, "limit")).isNull();
+        assertThat(CallArgs.count(0L, "offset")).isZero();
+        assertThat(CallArgs.count(2.0, "offset")).isEqualTo(2);
+        assertThat(CallArgs.count((long) Integer.MAX_VALUE, "limit")).isEqualTo(Integer.MAX_VALUE);
     }
 
     @Test
@@ -26,7 +26,7 @@ class LogPageArgumentsTest {
         // (int) 2^32 was 0 and (int) (2^31) negative: a wrong page instead of an error
         for (Object v : new Object[] {1L << 32, (long) Integer.MAX_VALUE + 1, Long.MAX_VALUE, -1L,
                 BigInteger.TWO.pow(64).subtract(BigInteger.ONE), 1e300, Double.POSITIVE_INFINITY, Double.NaN, 0.5, "3", true}) {
-            assertThatThrownBy(() -> HyphaBridgeVerticle.count(v, "limit")).as("%s", v).isInstanceOfSatisfying(WorkerException.class,
+            assertThatThrownBy(() -> CallArgs.count(v, "limit")).as("%s", v).isInstanceOfSatisfying(WorkerException.class,
                     e -> {
                         assertThat(e.code()).isEqualTo(ErrorCode.INVALID_REQUEST);
                         assertThat(e.getMessage()).startsWith("limit must be a whole number");
@@ -37,7 +37,7 @@ class LogPageArgumentsTest {
     @Test
     void aWrongArgumentIsTheCallersErrorWithoutAStackTrace() throws Exception {
         // list_sessions(workspace={...}) came back as an IllegalArgumentException with 4 000 characters of Java trace
-        var body = HyphaBridgeVerticle.callerErrors(inv -> {
+        var body = CallArgs.callerErrors(inv -> {
             throw new IllegalArgumentException("list_sessions(): argument 'workspace' must be a string, got LinkedHashMap");
         });
         assertThatThrownBy(() -> body.call(null)).isInstanceOfSatisfying(WorkerException.class, e -> {
