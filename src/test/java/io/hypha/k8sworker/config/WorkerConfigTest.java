@@ -247,4 +247,19 @@ class WorkerConfigTest {
         assertThat(redacted.getJsonObject("jobTypes").getJsonObject("claude-agent").getString("image")).isEqualTo("agent:9");
         assertThat(WorkerConfig.load(FILE, Map.of()).redacted().getJsonObject("hypha").getString("token")).isEmpty();
     }
+
+    @Test
+    void aFileThatLeavesOutAJobTypesSettingsGetsTheDocumentedDefaults(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("config.yaml");
+        Files.writeString(file, "jobTypes:\n  claude-agent:\n    image: registry.example/agent:3\n");
+        WorkerConfig c = WorkerConfig.load(file, Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CONDA_WORKER_TOKEN_KEY", "TEAM_TOKEN"));
+        WorkerConfig documented = WorkerConfig.load(FILE, Map.of());
+        assertThat(c.jobType("claude-agent").image()).isEqualTo("registry.example/agent:3");
+        assertThat(c.jobType("claude-agent").secretName()).isEqualTo(documented.jobType("claude-agent").secretName());
+        assertThat(c.jobType("claude-agent").limits()).isEqualTo(documented.jobType("claude-agent").limits()).containsKeys("cpu", "memory");
+        assertThat(c.jobType("conda-worker").image()).isEqualTo(documented.jobType("conda-worker").image()).isNotBlank();
+        // a type's setting the file leaves out can still be set from the environment
+        assertThat(c.jobType("conda-worker").tokenKey()).isEqualTo("TEAM_TOKEN");
+        assertThat(c.jobTypeEnabled("k8s-pod")).isTrue();
+    }
 }
