@@ -45,9 +45,31 @@ final class ConfigFile {
     /** The file (null: {@code conf/config.yaml} if present, else the defaults inside the jar), completed and overridden. */
     static JsonObject read(Path file, Map<String, String> env) {
         JsonObject tree = new JsonObject(readYaml(file));
-        addJobTypeDefaults(tree, bundledJobTypes());
+        JsonObject defaults = bundledJobTypes();
+        addJobTypeDefaults(tree, defaults);
         applyEnv(tree, env);
+        requireDefaultedSettings(tree.getJsonObject("jobTypes"), defaults);
         return tree;
+    }
+
+    /**
+     * A setting the documented defaults give an enabled type (its image, its Secret, ...) is one it
+     * cannot run without: emptied by a file or variable, the start stops naming it.
+     */
+    private static void requireDefaultedSettings(JsonObject jobTypes, JsonObject defaults) {
+        for (String type : defaults.fieldNames()) {
+            JsonObject settings = jobTypes.getJsonObject(type);
+            if (!Settings.bool(settings, "enabled", true)) {
+                continue;
+            }
+            for (String key : defaults.getJsonObject(type, new JsonObject()).fieldNames()) {
+                Object documented = defaults.getJsonObject(type).getValue(key);
+                Object value = settings.getValue(key);
+                if (documented instanceof String d && !d.isBlank() && (value == null || value.toString().isBlank())) {
+                    throw new IllegalArgumentException("jobTypes." + type + "." + key + " must be set");
+                }
+            }
+        }
     }
 
     /**

@@ -28,19 +28,13 @@ final class ClaudeAgentType extends ManifestJobType<ClaudeAgentType.Fields> {
         }
     }
 
-    private final String image;
-    private final String typeSecret;
-    private final String serviceId;
-
     ClaudeAgentType(WorkerConfig config) {
         super(NAME, Fields.class, config);
-        this.image = required(settings.image(), "image");
-        this.typeSecret = required(settings.secretName(), "secretName");
-        this.serviceId = required(settings.serviceId(), "serviceId");
     }
 
     @Override
     protected Fields readOwn(ManifestReader m) {
+        String typeSecret = settings.secretName();
         String secret = m.dnsName("secret_name", typeSecret);
         policy.checkSecret("secret_name", secret, typeSecret);
         return new Fields(secret, agentVisibility(m));
@@ -48,7 +42,7 @@ final class ClaudeAgentType extends ManifestJobType<ClaudeAgentType.Fields> {
 
     @Override
     protected CompiledManifest.SessionFields readSession(ManifestReader m, Fields own) {
-        CompiledManifest.SessionFields session = CommonFields.read(m, config, policy, RESERVED, serviceId, settings.requests(),
+        CompiledManifest.SessionFields session = CommonFields.read(m, config, policy, RESERVED, settings.serviceId(), settings.requests(),
                 settings.limits());
         CommonFields.checkOperatorImageEnv(session.env(), NAME, settings.allowedEnv());
         return session;
@@ -66,7 +60,7 @@ final class ClaudeAgentType extends ManifestJobType<ClaudeAgentType.Fields> {
         // a caller-given token (the app controller's) wins, so the agent joins as the expected client
         env.add(r.token() != null ? JobFactory.tokenFromSessionSecret(jobName) : JobFactory.fromSecret("HYPHA_TOKEN", own.secretName(), "HYPHA_TOKEN"));
         env.addAll(session.userEnv());
-        return JobPlan.builder(image, imagePullPolicy(), session)
+        return JobPlan.builder(settings.image(), imagePullPolicy(), session)
                 .env(env)
                 .volume(new VolumeBuilder().withName("workspace").withNewEmptyDir().endEmptyDir().build(),
                         new VolumeMountBuilder().withName("workspace").withMountPath("/workspace").build())

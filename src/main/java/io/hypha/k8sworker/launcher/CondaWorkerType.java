@@ -32,22 +32,17 @@ final class CondaWorkerType extends ManifestJobType<CondaWorkerType.Fields> {
         }
     }
 
-    private final String image;
-    private final String typeSecret;
-    private final String typeKey;
-
     CondaWorkerType(WorkerConfig config) {
         super(NAME, Fields.class, config);
-        this.image = required(settings.image(), "image");
-        this.typeSecret = required(settings.tokenSecret(), "tokenSecret");
-        this.typeKey = required(settings.tokenKey(), "tokenKey");
     }
 
     @Override
     protected Fields readOwn(ManifestReader m) {
         String visibility = agentVisibility(m);
+        String typeSecret = settings.tokenSecret();
         String tokenSecret = m.dnsName("token_secret", typeSecret);
         policy.checkSecret("token_secret", tokenSecret, typeSecret);
+        String typeKey = settings.tokenKey();
         String tokenKey = m.secretKey("token_key", typeKey);
         if (tokenSecret.equals(typeSecret) && !tokenKey.equals(typeKey)) {
             // the type's Secret may hold other credentials than the one it is configured to hand out
@@ -81,7 +76,7 @@ final class CondaWorkerType extends ManifestJobType<CondaWorkerType.Fields> {
         if (own.verbose()) {
             args.add("--verbose");
         }
-        return JobPlan.builder(image, imagePullPolicy(), session)
+        return JobPlan.builder(settings.image(), imagePullPolicy(), session)
                 .command(List.of("python")).args(args).env(env).runAsUser(IMAGE_USER)
                 .build();
     }

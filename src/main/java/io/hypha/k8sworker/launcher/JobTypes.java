@@ -20,7 +20,7 @@ public final class JobTypes {
     private JobTypes() {
     }
 
-    /** The enabled types, each built from its settings (a setting it cannot run without stops the start, named). */
+    /** The enabled types, each built from its settings. */
     public static List<JobType> enabled(WorkerConfig config) {
         List<JobType> out = new ArrayList<>();
         for (Map.Entry<String, Function<WorkerConfig, JobType>> type : KNOWN) {

@@ -50,14 +50,6 @@ abstract class ManifestJobType<F extends CompiledManifest.TypeFields> implements
         return plan(fieldsType.cast(compiled.own()), compiled.session(), request);
     }
 
-    /** A setting this type cannot run without (an image, a Secret): refused at start-up, naming it, if missing. */
-    protected final String required(String value, String key) {
-        if (value == null || value.isBlank()) {
-            throw new IllegalArgumentException("jobTypes." + name + "." + key + " must be set");
-        }
-        return value;
-    }
-
     /** The pull policy of the type's image: its own setting, else kubernetes.imagePullPolicy. */
     protected final String imagePullPolicy() {
         return settings.imagePullPolicy() != null ? settings.imagePullPolicy() : config.kubernetes().imagePullPolicy();

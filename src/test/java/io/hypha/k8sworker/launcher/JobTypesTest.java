@@ -26,9 +26,9 @@ class JobTypesTest {
 
     @Test
     void aTypeWithoutItsImageOrSecretStopsTheStartNamingTheSetting() {
-        assertThatThrownBy(() -> JobTypes.enabled(config(Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CLAUDE_AGENT_IMAGE", ""))))
+        assertThatThrownBy(() -> config(Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CLAUDE_AGENT_IMAGE", "")))
                 .hasMessage("jobTypes.claude-agent.image must be set");
-        assertThatThrownBy(() -> JobTypes.enabled(config(Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CONDA_WORKER_TOKEN_SECRET", " "))))
+        assertThatThrownBy(() -> config(Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CONDA_WORKER_TOKEN_SECRET", " ")))
                 .hasMessage("jobTypes.conda-worker.tokenSecret must be set");
         // a disabled type needs nothing
         assertThat(JobTypes.enabled(config(Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CLAUDE_AGENT_IMAGE", "",
