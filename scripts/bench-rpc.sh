@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # RPC benchmark: echo round trips through one Hypha server, the Java client next to the Python
 # reference client, with the provider in either language. Prints a Markdown table.
-#   scripts/bench-rpc.sh [--quick]
+#   [BENCH_INSTANCE=name] scripts/bench-rpc.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,20 +9,28 @@ CALLS=${BENCH_CALLS:-3000}
 BIG_CALLS=${BENCH_BIG_CALLS:-100}
 if [[ "${1:-}" == "--quick" ]]; then CALLS=300; BIG_CALLS=20; fi
 
-export HYPHA_INSTANCE=bench
+# a private server, stopped at the end; BENCH_INSTANCE names another one so that two runs can overlap
+export HYPHA_INSTANCE=${BENCH_INSTANCE:-bench}
+[[ "$HYPHA_INSTANCE" != default ]] || { echo "BENCH_INSTANCE must not be the shared default server" >&2; exit 2; }
 # the default limit (200 frames/s per connection) would disconnect a benchmark client
 export HYPHA_WS_MSG_RATE_LIMIT=1000000 HYPHA_WS_MSG_BURST_LIMIT=1000000
 scripts/hypha-server.sh start >&2
 trap 'scripts/hypha-server.sh stop >&2 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
 # shellcheck disable=SC1090
-source "$HOME/.cache/hypha-k8s-worker/run/hypha-bench.env"
+source "$HOME/.cache/hypha-k8s-worker/run/hypha-$HYPHA_INSTANCE.env"
 
+# the Java client runs from the production jar; its command line is a test class, compiled by package
 JAR=$(ls target/hypha-k8s-worker-*-fat.jar 2>/dev/null | head -1 || true)
-if [[ -z "$JAR" || -n "$(find src/main/java src/main/resources pom.xml -newer "$JAR" -print -quit)" ]]; then
+CLI=target/test-classes/io/hypha/bench/HyphaRpcCli.class
+if [[ -z "$JAR" || ! -f "$CLI" || -n "$(find src/main/java src/main/resources src/test/java/io/hypha/bench pom.xml -newer "$JAR" -print -quit)" ]]; then
   mvn -q -B -DskipTests package >&2
   JAR=$(ls target/hypha-k8s-worker-*-fat.jar | head -1)
 fi
-JAVA=(java -Xmx512m -cp "$JAR" io.hypha.rpc.cli.HyphaRpcCli)
+# only the command line's classes next to the jar: the rest of target/test-classes (logback-test.xml)
+# would change how the client under measurement logs
+CLI_CP=target/bench-rpc-cli
+rm -rf "$CLI_CP" && mkdir -p "$CLI_CP/io/hypha/bench" && cp target/test-classes/io/hypha/bench/HyphaRpcCli*.class "$CLI_CP/io/hypha/bench/"
+JAVA=(java -Xmx512m -cp "$CLI_CP:$JAR" io.hypha.bench.HyphaRpcCli)
 PY=("$HYPHA_PYTHON" scripts/py/bench_rpc.py)
 # the Java client paces itself below the server's default limit; this server allows far more
 COMMON=(--server-url "$HYPHA_SERVER_URL" --token "$HYPHA_ROOT_TOKEN" --send-rate 1000000)

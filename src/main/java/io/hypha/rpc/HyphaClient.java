@@ -1,37 +1,21 @@
 package io.hypha.rpc;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
 
 /**
  * A Hypha RPC peer over one WebSocket: it registers services that others call, and calls theirs.
@@ -50,13 +34,8 @@ import io.vertx.core.json.JsonObject;
  */
 public final class HyphaClient {
 
-    /** Frames longer than this plus 1 KiB travel in chunks: Python peers refuse larger WebSocket messages. */
-    static final int CHUNK_SIZE = 262_144;
-    private static final int CHUNK_CONCURRENCY = 30;
-    private static final long SESSION_IDLE_NANOS = TimeUnit.MINUTES.toNanos(10);
     private static final String ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final Logger LOG = LoggerFactory.getLogger(HyphaClient.class);
 
     /** Where the connection stands, for health reporting. */
     public enum ConnectionState { CONNECTED, RECONNECTING, CLOSED }
@@ -71,198 +50,14 @@ public final class HyphaClient {
     private final Context context;
     private final ConnectOptions options;
     private final String clientId;
-    private WebSocketConnection connection;
-    private ConnectionInfo info;
-    private String workspace;
-    private String managerId;
-    private String publicBaseUrl;
-    private volatile ConnectionState state = ConnectionState.RECONNECTING;
-    private volatile HyphaException closeCause;
-    private long gcTimer = -1;
-
-    private final Map<String, ServiceDefinition> services = new LinkedHashMap<>();
-    /** Interface objects we sent ({@code _rintf}): local services, never registered, each callable by one client only. */
-    private final Map<String, ServedInterface> interfaces = new HashMap<>();
-    private final Map<String, Session> sessions = new HashMap<>();
-    /** Large messages being received, keyed by {@link #cacheKey}: each sender sees only its own keys. */
-    private final Map<String, ChunkCache> messageCache = new HashMap<>();
-    private final Map<String, Long> cachedBytesBySender = new HashMap<>();
-    private final Set<String> chunkKeysInUse = new HashSet<>();
-    private long cachedBytes;
-    private long cacheSweepTimer = -1;
-    private final Map<String, List<Handler<Map<String, Object>>>> listeners = new HashMap<>();
-    private final Set<String> subscriptions = new LinkedHashSet<>();
-    private final List<Handler<ConnectionState>> stateHandlers = new CopyOnWriteArrayList<>();
-
-    /** Per outgoing call: its reply channel, timer and the callbacks passed in it. */
-    private static final class Session {
-        final String id;
-        final String targetId;
-        final Map<String, RpcFunction> callbacks = new HashMap<>();
-        /** Generators this session serves to its target, closed when the session goes. */
-        final List<ServedGenerator> generators = new ArrayList<>(1);
-        Promise<Object> promise;
-        String description;
-        long timeoutMs;
-        long timerId = -1;
-        long lastActivityNanos = System.nanoTime();
-
-        Session(String id, String targetId) {
-            this.id = id;
-            this.targetId = targetId;
-        }
-    }
-
-    /**
-     * A generator of ours held by a consumer: its {@code next} and {@code close} are callbacks of
-     * one session, so only that session's target may call them. One item is produced per request.
-     */
-    private final class ServedGenerator {
-        final Session session;
-        final String nextId;
-        final String closeId;
-        final RpcGenerator source;
-        boolean producing;
-        boolean finished;
-        long idleTimer = -1;
-
-        ServedGenerator(Session session, String objectId, RpcGenerator source) {
-            this.session = session;
-            this.nextId = objectId;
-            this.closeId = objectId + ":close";
-            this.source = source;
-        }
-
-        Future<Object> next() {
-            if (finished) {
-                return Future.succeededFuture(stopIteration());
-            }
-            if (producing) {
-                return Future.failedFuture(new IllegalStateException("the previous item of this generator is still being produced"));
-            }
-            producing = true;
-            cancelIdleTimer();
-            Future<Object> item;
-            try {
-                item = source.next();
-            } catch (RuntimeException e) {
-                item = Future.failedFuture(e);
-            }
-            return item.transform(ar -> {
-                producing = false;
-                if (ar.failed()) {
-                    finish(true);
-                    return Future.failedFuture(ar.cause());
-                }
-                if (ar.result() == RpcGenerator.END) {
-                    finish(false);
-                    return Future.succeededFuture(stopIteration());
-                }
-                if (!finished) {
-                    armIdleTimer();
-                }
-                return Future.succeededFuture(ar.result());
-            });
-        }
-
-        /** Ends the stream: the callbacks go, and the source is closed unless it ended by itself. */
-        void finish(boolean closeSource) {
-            if (finished) {
-                return;
-            }
-            finished = true;
-            cancelIdleTimer();
-            session.callbacks.remove(nextId);
-            session.callbacks.remove(closeId);
-            session.generators.remove(this);
-            if (session.callbacks.isEmpty() && session.promise == null) {
-                sessions.remove(session.id);
-            }
-            if (closeSource) {
-                try {
-                    source.close().onFailure(err -> LOG.debug("closing a generator failed: {}", err.getMessage()));
-                } catch (RuntimeException e) {
-                    LOG.debug("closing a generator failed: {}", e.toString());
-                }
-            }
-        }
-
-        void armIdleTimer() {
-            cancelIdleTimer();
-            idleTimer = vertx.setTimer(options.getGeneratorIdleTimeout().toMillis(), t -> {
-                idleTimer = -1;
-                if (!producing && !finished) {
-                    LOG.info("closing a generator {} did not ask from for {} s", session.targetId,
-                            options.getGeneratorIdleTimeout().toSeconds());
-                    finish(true);
-                }
-            });
-        }
-
-        void cancelIdleTimer() {
-            if (idleTimer >= 0) {
-                vertx.cancelTimer(idleTimer);
-                idleTimer = -1;
-            }
-        }
-    }
-
-    /** How many generators this client serves right now. For tests. */
-    int servedGeneratorCount() {
-        return sessions.values().stream().mapToInt(s -> s.generators.size()).sum();
-    }
-
-    private static Map<String, Object> stopIteration() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "stop_iteration");
-        return m;
-    }
-
-    /** A session that goes takes the generators it serves with it. */
-    private void releaseGenerators(Session s) {
-        for (ServedGenerator g : new ArrayList<>(s.generators)) {
-            g.finish(true);
-        }
-    }
-
-    /** An interface object of ours held by one client, its only allowed caller. */
-    private record ServedInterface(String id, String allowedCaller, Map<String, RpcFunction> functions) {
-    }
-
-    /** A large message arriving in chunks from one sender. */
-    private static final class ChunkCache {
-        final String owner;
-        final TreeMap<Long, byte[]> chunks = new TreeMap<>();
-        long nextIndex;
-        long bytes;
-        long lastUsedNanos = System.nanoTime();
-
-        ChunkCache(String owner) {
-            this.owner = owner;
-        }
-    }
-
-    /** What an empty cache entry is charged, so that a sender cannot hold memory with many empty keys. */
-    private static final long CACHE_KEY_COST = 1024;
-
-    /** A function in a call that points at someone other than the caller; the call is refused. */
-    static final class ForeignFunctionException extends IllegalArgumentException {
-        final String field;
-
-        ForeignFunctionException(String field) {
-            super("refused: " + field + " is a function of another client; a caller may pass only its own functions");
-            this.field = field;
-        }
-
-        /** The same refusal one level up, its field path prefixed; built only when a call is refused. */
-        ForeignFunctionException within(String prefix) {
-            return new ForeignFunctionException(prefix + field);
-        }
-    }
-
-    /** How to answer an incoming call. */
-    private record Replier(RemoteMethod resolve, RemoteMethod reject, RemoteMethod heartbeat, double intervalSeconds) {
-    }
+    private final WireValues codec = new WireValues(this);
+    final ClientConnection connection;
+    final ServiceRegistry services;
+    final ClientEvents events;
+    final MessageCache messageCache;
+    final CallSessions calls;
+    final ServedObjects served;
+    final IncomingCalls incoming;
 
     private HyphaClient(Vertx vertx, Context context, ConnectOptions options) {
         this.vertx = vertx;
@@ -273,6 +68,13 @@ public final class HyphaClient {
         if (!clientId.matches("[A-Za-z0-9_-]+")) {
             throw new IllegalArgumentException("clientId must match [A-Za-z0-9_-]+: " + clientId);
         }
+        this.connection = new ClientConnection(this, vertx, context, options);
+        this.messageCache = new MessageCache(this, options);
+        this.services = new ServiceRegistry(this, codec, messageCache);
+        this.events = new ClientEvents(this, vertx, codec);
+        this.calls = new CallSessions(this, vertx, options, codec);
+        this.served = new ServedObjects(this, calls, codec);
+        this.incoming = new IncomingCalls(this, vertx, options, codec, calls, served);
     }
 
     /**
@@ -293,7 +95,7 @@ public final class HyphaClient {
         } catch (RuntimeException e) {
             return Future.failedFuture(e);
         }
-        return client.onLoop(client::start);
+        return client.onLoop(() -> client.connection.open().map(v -> client));
     }
 
     /**
@@ -302,77 +104,13 @@ public final class HyphaClient {
      * callback, waits for the user to log in, and disconnects.
      */
     public static Future<String> login(Vertx vertx, LoginOptions options) {
-        return loginCheck(vertx, options, false).map(v -> v == null ? null : v.toString());
+        return LoginFlow.loginCheck(vertx, options, false).map(v -> v == null ? null : v.toString());
     }
 
     /** As {@link #login}, completing with the user's profile ({@code token}, {@code email}, {@code user_id}, ...). */
     @SuppressWarnings("unchecked")
     public static Future<Map<String, Object>> loginWithProfile(Vertx vertx, LoginOptions options) {
-        return loginCheck(vertx, options, true).map(v -> v instanceof Map<?, ?> m ? (Map<String, Object>) m : null);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Future<Object> loginCheck(Vertx vertx, LoginOptions options, boolean profile) {
-        long timeoutSeconds = Math.max(1, options.getTimeout().toSeconds());
-        return connect(vertx, new ConnectOptions().setServerUrl(options.getServerUrl())
-                .setMethodTimeout(options.getTimeout()).setReconnect(false)).compose(client -> {
-            Future<Object> token = client.getService(options.getLoginServiceId()).compose(svc -> {
-                Map<String, Object> startArgs = new LinkedHashMap<>();
-                if (options.getWorkspace() != null) {
-                    startArgs.put("workspace", options.getWorkspace());
-                    startArgs.put("expires_in", options.getExpiresIn());
-                }
-                return svc.callWithKwargs("start", List.of(), startArgs).compose(started -> {
-                    if (!(started instanceof Map<?, ?> context) || !(context.get("key") instanceof String key)) {
-                        return Future.failedFuture(new HyphaException("the login service did not start a login: " + started));
-                    }
-                    Future<?> shown;
-                    if (options.getLoginCallback() != null) {
-                        shown = options.getLoginCallback().apply((Map<String, Object>) context);
-                    } else {
-                        LOG.info("Please open your browser and log in at {}", context.get("login_url"));
-                        shown = Future.succeededFuture();
-                    }
-                    // the check waits up to the timeout itself; the call may take a little longer
-                    return (shown == null ? Future.succeededFuture() : shown).compose(x -> svc.method("check")
-                            .callWithTimeout(options.getTimeout().plusSeconds(30), List.of(key),
-                                    Map.of("timeout", timeoutSeconds, "profile", profile)));
-                });
-            });
-            return token.eventually(client::disconnect);
-        });
-    }
-
-    private Future<HyphaClient> start() {
-        connection = new WebSocketConnection(vertx, context, options, clientId, new WebSocketConnection.Listener() {
-            @Override
-            public void onBinary(Buffer frame) {
-                handleFrame(frame);
-            }
-
-            @Override
-            public Future<Void> onOpen(ConnectionInfo connectionInfo, boolean reconnected) {
-                return restore(connectionInfo, reconnected);
-            }
-
-            @Override
-            public void onLost(String reason) {
-                setState(ConnectionState.RECONNECTING);
-            }
-
-            @Override
-            public void onClosed(HyphaException cause) {
-                shutDown(cause);
-            }
-        });
-        gcTimer = vertx.setPeriodic(TimeUnit.MINUTES.toMillis(5), t -> collectIdleSessions());
-        long idleMs = options.getMessageCacheIdleTimeout().toMillis();
-        cacheSweepTimer = vertx.setPeriodic(Math.max(1000, Math.min(idleMs / 4, 30_000)), t -> dropIdleChunkCaches());
-        return connection.open().map(i -> this).onFailure(err -> {
-            vertx.cancelTimer(gcTimer);
-            vertx.cancelTimer(cacheSweepTimer);
-            connection.close();
-        });
+        return LoginFlow.loginCheck(vertx, options, true).map(v -> v instanceof Map<?, ?> m ? (Map<String, Object>) m : null);
     }
 
     // ------------------------------------------------------------------ identity and state
@@ -382,80 +120,35 @@ public final class HyphaClient {
     }
 
     public String workspace() {
-        return workspace;
+        return connection.workspace();
     }
 
     /** {@code workspace/client_id}. */
     public String fullClientId() {
-        return workspace + "/" + clientId;
+        return connection.workspace() + "/" + clientId;
     }
 
     public ConnectionInfo connectionInfo() {
-        return info;
+        return connection.info();
     }
 
     public ConnectionState state() {
-        return state;
+        return connection.state();
     }
 
     /** Why the connection ended for good (null while it lives): the server's refusal, or the user's disconnect. */
     public HyphaException closeCause() {
-        return closeCause;
+        return connection.closeCause();
     }
 
     /** The latest reconnection token the server gave (refreshed periodically). */
     public String reconnectionToken() {
-        return connection.reconnectionToken();
+        return connection.socket().reconnectionToken();
     }
 
     /** Notified on every change of {@link ConnectionState}, on the client's context. */
     public void connectionStateHandler(Handler<ConnectionState> handler) {
-        stateHandlers.add(handler);
-    }
-
-    private void setState(ConnectionState next) {
-        if (state == next || state == ConnectionState.CLOSED) {
-            return;
-        }
-        state = next;
-        for (Handler<ConnectionState> h : stateHandlers) {
-            try {
-                h.handle(next);
-            } catch (RuntimeException e) {
-                LOG.warn("connection state handler failed", e);
-            }
-        }
-    }
-
-    // ------------------------------------------------------------------ connection life cycle
-
-    private Future<Void> restore(ConnectionInfo connectionInfo, boolean reconnected) {
-        String previousManager = managerId;
-        this.info = connectionInfo;
-        this.workspace = connectionInfo.workspace();
-        this.managerId = connectionInfo.managerId();
-        this.publicBaseUrl = connectionInfo.publicBaseUrl();
-        if (reconnected && previousManager != null) {
-            // calls to the manager of the old connection will never be answered
-            failSessions(s -> s.promise != null && s.targetId.equals("*/" + previousManager),
-                    "the connection to the server was lost before the reply");
-        }
-        services.put("built-in", builtInService());
-        List<ServiceDefinition> toRegister = new ArrayList<>(services.values());
-        Future<Void> chain = Future.succeededFuture();
-        for (ServiceDefinition svc : toRegister) {
-            chain = chain.compose(v -> managerCall("register_service", List.of(registrationInfo(svc)), Map.of()).mapEmpty());
-        }
-        if (!subscriptions.isEmpty()) {
-            List<String> types = new ArrayList<>(subscriptions);
-            chain = chain.compose(v -> managerCall("subscribe", List.of(types), Map.of()).mapEmpty());
-        }
-        return chain.onSuccess(v -> {
-            if (reconnected) {
-                LOG.info("restored {} service(s) and {} subscription(s) as {}", toRegister.size(), subscriptions.size(), fullClientId());
-            }
-            setState(ConnectionState.CONNECTED);
-        });
+        connection.addStateHandler(handler);
     }
 
     /**
@@ -463,88 +156,24 @@ public final class HyphaClient {
      * workspace that this client disconnected.
      */
     public Future<Void> disconnect() {
-        return onLoop(() -> connection.close());
+        return onLoop(() -> connection.socket().close());
     }
 
     /** Drops the TCP connection without a close handshake, as a network failure would. For tests. */
     void dropConnection() {
-        context.runOnContext(v -> connection.dropAbruptly());
-    }
-
-    private void shutDown(HyphaException cause) {
-        closeCause = cause;
-        setState(ConnectionState.CLOSED);
-        vertx.cancelTimer(gcTimer);
-        vertx.cancelTimer(cacheSweepTimer);
-        failSessions(s -> true, cause.getMessage());
-        interfaces.clear();
-        messageCache.clear();
-        cachedBytesBySender.clear();
-        cachedBytes = 0;
-    }
-
-    private void failSessions(java.util.function.Predicate<Session> which, String reason) {
-        for (Iterator<Session> it = sessions.values().iterator(); it.hasNext(); ) {
-            Session s = it.next();
-            if (!which.test(s)) {
-                continue;
-            }
-            it.remove();
-            cancelTimer(s);
-            releaseGenerators(s);
-            if (s.promise != null) {
-                s.promise.tryFail(new HyphaException.ConnectionClosed(reason + " (" + s.description + ")"));
-            }
-        }
-    }
-
-    private void collectIdleSessions() {
-        long now = System.nanoTime();
-        // sessions that only hold callbacks (results, fire-and-forget) live until idle for 10 minutes
-        List<Session> idle = new ArrayList<>();
-        for (Session s : sessions.values()) {
-            if (s.promise == null && now - s.lastActivityNanos > SESSION_IDLE_NANOS) {
-                idle.add(s);
-            }
-        }
-        for (Session s : idle) {
-            sessions.remove(s.id);
-            releaseGenerators(s);
-        }
+        context.runOnContext(v -> connection.socket().dropAbruptly());
     }
 
     // ------------------------------------------------------------------ services we provide
 
     /** Registers (or replaces) a service; completes with its full id {@code workspace/client_id:service_id}. */
     public Future<String> registerService(ServiceDefinition service) {
-        return onLoop(() -> {
-            if ("built-in".equals(service.id())) {
-                return Future.failedFuture(new IllegalArgumentException("the built-in service is managed by the client"));
-            }
-            ServiceDefinition previous = services.put(service.id(), service);
-            return managerCall("register_service", List.of(registrationInfo(service)), Map.of())
-                    .map(v -> fullClientId() + ":" + service.id())
-                    .onFailure(err -> {
-                        if (previous == null) {
-                            services.remove(service.id());
-                        } else {
-                            services.put(service.id(), previous);
-                        }
-                    });
-        });
+        return onLoop(() -> services.register(service));
     }
 
     /** Unregisters one of our services, by short or full id. */
     public Future<Void> unregisterService(String serviceId) {
-        return onLoop(() -> {
-            String shortId = serviceId.contains(":") ? serviceId.substring(serviceId.lastIndexOf(':') + 1) : serviceId;
-            if (!services.containsKey(shortId) || "built-in".equals(shortId)) {
-                return Future.failedFuture(new IllegalArgumentException("no service of ours with id " + serviceId));
-            }
-            return managerCall("unregister_service", List.of(fullClientId() + ":" + shortId), Map.of())
-                    .onSuccess(v -> services.remove(shortId))
-                    .mapEmpty();
-        });
+        return onLoop(() -> services.unregister(serviceId));
     }
 
     /**
@@ -555,312 +184,10 @@ public final class HyphaClient {
     public Future<String> registerProbes(Map<String, RpcFunction> probes) {
         ServiceDefinition.Builder b = ServiceDefinition.builder("probes").name("Probes").type("probes")
                 .visibility(Visibility.PUBLIC)
-                .description("Probes Service, visit " + (publicBaseUrl == null ? "" : publicBaseUrl) + "/" + workspace
+                .description("Probes Service, visit " + (publicBaseUrl() == null ? "" : publicBaseUrl()) + "/" + workspace()
                         + "/services/probes for the available probes.");
         probes.forEach(b::member);
         return registerService(b.build());
-    }
-
-    private Map<String, Object> registrationInfo(ServiceDefinition svc) {
-        Map<String, Object> config = svc.config();
-        config.put("workspace", workspace);
-        Map<String, Object> d = new LinkedHashMap<>();
-        d.put("id", fullClientId() + ":" + svc.id());
-        d.put("name", svc.name());
-        d.put("type", svc.type());
-        d.put("description", svc.description());
-        d.put("docs", svc.docs());
-        d.put("app_id", "*");
-        d.put("config", config);
-        Map<String, Object> schema = new LinkedHashMap<>(svc.schema());
-        svc.properties().forEach((k, v) -> schema.putIfAbsent(k, Map.of("type", v instanceof Number ? "number" : "string")));
-        d.put("service_schema", schema);
-        return d;
-    }
-
-    /** The descriptor our built-in {@code get_service} returns: config plus encoded members. */
-    private Map<String, Object> serviceDescriptor(ServiceDefinition svc) {
-        Map<String, Object> config = svc.config();
-        config.put("workspace", workspace);
-        Map<String, Object> d = new LinkedHashMap<>();
-        d.put("id", svc.id());
-        d.put("name", svc.name());
-        d.put("type", svc.type());
-        d.put("description", svc.description());
-        d.put("docs", svc.docs());
-        d.put("config", config);
-        d.putAll(svc.properties());
-        d.putAll(encodeMembers(svc.id(), "", svc.members()));
-        return d;
-    }
-
-    private Map<String, Object> encodeMembers(String serviceId, String prefix, Map<String, Object> members) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        for (Map.Entry<String, Object> e : members.entrySet()) {
-            String path = prefix + e.getKey();
-            Object v = e.getValue();
-            if (v instanceof RpcFunction fn) {
-                out.put(e.getKey(), encodedFunction("services." + serviceId + "." + path, fn));
-            } else if (v instanceof Map<?, ?> nested) {
-                @SuppressWarnings("unchecked")
-                Map<String, Object> m = (Map<String, Object>) nested;
-                out.put(e.getKey(), encodeMembers(serviceId, path + ".", m));
-            } else {
-                out.put(e.getKey(), encode(v, null));
-            }
-        }
-        return out;
-    }
-
-    private Map<String, Object> encodedFunction(String methodPath, RpcFunction fn) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", fullClientId());
-        m.put("_rmethod", methodPath);
-        m.put("_rpromise", "*");
-        m.put("_rname", fn.name());
-        m.put("_rdoc", fn.description());
-        m.put("_rschema", fn.schema());
-        if (publicBaseUrl != null) {
-            m.put("_rserver", publicBaseUrl);
-        }
-        return m;
-    }
-
-    private ServiceDefinition builtInService() {
-        Map<String, Object> cache = new LinkedHashMap<>();
-        cache.put("create", RpcFunction.of("create", inv -> {
-            String sender = inv.context().from();
-            if (!mayUseMessageCache(sender)) {
-                LOG.warn("refusing a large message from {}: it neither may call our services nor answers a call of ours", sender);
-                throw new SecurityException("large messages are accepted only from clients that may call a service of "
-                        + clientId + " or that answer one of its calls");
-            }
-            String key = inv.stringArg("key");
-            touchSession(key, inv);
-            String cacheKey = cacheKey(sender, key);
-            if (messageCache.containsKey(cacheKey) && !Boolean.TRUE.equals(inv.arg("overwrite"))) {
-                throw new IllegalStateException("Message with the same key (" + key + ") already exists in the cache store");
-            }
-            dropChunks(cacheKey);
-            ChunkCache c = new ChunkCache(sender);
-            refusingReplyWhenFull(inv, () -> charge(c, CACHE_KEY_COST));
-            messageCache.put(cacheKey, c);
-            return null;
-        }).param("key").optionalParam("heartbeat", false).optionalParam("overwrite", false));
-        cache.put("append", RpcFunction.of("append", inv -> {
-            ChunkCache c = chunkCache(inv);
-            refusingReplyWhenFull(inv, () -> storeChunk(c, c.nextIndex, bytesArg(inv, "data")));
-            c.nextIndex++;
-            return null;
-        }).param("key").param("data").optionalParam("heartbeat", false));
-        cache.put("set", RpcFunction.of("set", inv -> {
-            ChunkCache c = chunkCache(inv);
-            long index = inv.longArg("index");
-            if (index < 0) {
-                throw new IllegalArgumentException("index must not be negative");
-            }
-            refusingReplyWhenFull(inv, () -> storeChunk(c, index, bytesArg(inv, "data")));
-            c.nextIndex = Math.max(c.nextIndex, index + 1);
-            return null;
-        }).param("key").param("index").param("data").optionalParam("heartbeat", false));
-        cache.put("process", RpcFunction.of("process", inv -> {
-            ChunkCache c = chunkCache(inv);
-            dropChunks(cacheKey(c.owner, inv.stringArg("key")));
-            // read across the chunks as they came: joining them first would copy the whole message
-            List<byte[]> chunks = new ArrayList<>(c.chunks.values());
-            c.chunks.clear();
-            dispatchReassembled(chunks, inv.context());
-            return null;
-        }).param("key").optionalParam("heartbeat", false));
-        cache.put("remove", RpcFunction.of("remove", inv -> {
-            if (dropChunks(cacheKey(inv.context().from(), inv.stringArg("key"))) == null) {
-                throw new IllegalArgumentException("Message with key " + inv.stringArg("key") + " does not exist");
-            }
-            return null;
-        }).param("key"));
-        return ServiceDefinition.builder("built-in")
-                .name("Builtin services for " + fullClientId())
-                .type("built-in")
-                .visibility(Visibility.PUBLIC)
-                .requireContext(true)
-                .config("api_version", 3)
-                .function(RpcFunction.of("ping", inv -> "pong").param("msg"))
-                .function(RpcFunction.of("get_service", this::builtInGetService).param("service_id"))
-                .member("message_cache", cache)
-                .build();
-    }
-
-    private Object builtInGetService(Invocation inv) {
-        String id = inv.stringArg("service_id");
-        CallContext ctx = inv.context();
-        if (ctx != null && ctx.to() != null && !ctx.to().endsWith("/" + clientId)) {
-            throw new IllegalArgumentException("Services can only be accessed locally");
-        }
-        ServiceDefinition svc = services.get(id);
-        if (svc == null) {
-            throw new IllegalArgumentException("Service not found: " + id);
-        }
-        String callerWs = ctx == null ? null : ctx.workspace();
-        if (svc.visibility() == Visibility.PROTECTED && !workspace.equals(callerWs)
-                && !svc.authorizedWorkspaces().contains(callerWs)) {
-            throw new SecurityException("Permission denied for getting protected service: " + id
-                    + ", workspace mismatch: " + workspace + " != " + callerWs);
-        }
-        return serviceDescriptor(svc);
-    }
-
-    /**
-     * A chunk the full cache refuses: when it belongs to the reply of a call of ours, that call
-     * fails now with the reason (its sender could not deliver the reply) instead of at its timeout.
-     */
-    private void refusingReplyWhenFull(Invocation inv, Runnable store) {
-        try {
-            store.run();
-        } catch (IllegalStateException full) {
-            String key = inv.stringArg("key");
-            String sender = inv.context().from();
-            Session s = Boolean.TRUE.equals(inv.arg("heartbeat")) ? sessions.get(key) : null;
-            if (s != null && s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
-                // the reply is lost either way: its chunks so far go with it
-                dropChunks(cacheKey(sender, key));
-                sessions.remove(s.id);
-                cancelTimer(s);
-                s.promise.tryFail(new HyphaException("the reply of " + s.description + " could not be received: more data from "
-                        + sender + " than this client holds at once (maxCachedBytesPerSender, maxCachedBytes)"));
-            }
-            throw full;
-        }
-    }
-
-    private static String cacheKey(String sender, String key) {
-        return sender + "\n" + key;
-    }
-
-    /**
-     * Chunks are taken from callers of a service of ours (they may send large arguments) and from
-     * the targets of our own pending calls (large replies), nobody else.
-     */
-    private boolean mayUseMessageCache(String sender) {
-        if (sender == null || sender.equals(fullClientId())) {
-            return false;
-        }
-        String senderWs = sender.contains("/") ? sender.substring(0, sender.indexOf('/')) : workspace;
-        for (ServiceDefinition svc : services.values()) {
-            if (!"built-in".equals(svc.id()) && mayCall(svc, sender, senderWs)) {
-                return true;
-            }
-        }
-        for (Session s : sessions.values()) {
-            if (s.promise != null && sender.equals(qualify(s.targetId, workspace))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private boolean mayCall(ServiceDefinition svc, String from, String remoteWs) {
-        return svc.visibility() != Visibility.PROTECTED || remoteWs.equals(workspace)
-                || svc.authorizedWorkspaces().contains(remoteWs) || from.equals("*/" + managerId);
-    }
-
-    private void storeChunk(ChunkCache c, long index, byte[] data) {
-        byte[] previous = c.chunks.get(index);
-        charge(c, data.length - (previous == null ? 0 : previous.length));
-        c.chunks.put(index, data);
-    }
-
-    /** Books bytes to a cache entry, refusing them when the sender's or the total ceiling would be passed. */
-    private void charge(ChunkCache c, long delta) {
-        long senderBytes = cachedBytesBySender.getOrDefault(c.owner, 0L);
-        if (delta > 0 && (senderBytes + delta > options.effectiveMaxCachedBytesPerSender()
-                || cachedBytes + delta > options.effectiveMaxCachedBytes())) {
-            LOG.warn("refusing a chunk from {}: the large-message cache is full ({} bytes from this sender, {} in all)",
-                    c.owner, senderBytes, cachedBytes);
-            throw new IllegalStateException("too much data in large messages being received; try again later");
-        }
-        c.bytes += delta;
-        cachedBytes += delta;
-        c.lastUsedNanos = System.nanoTime();
-        if (senderBytes + delta <= 0) {
-            cachedBytesBySender.remove(c.owner);
-        } else {
-            cachedBytesBySender.put(c.owner, senderBytes + delta);
-        }
-    }
-
-    private ChunkCache dropChunks(String cacheKey) {
-        ChunkCache c = messageCache.remove(cacheKey);
-        if (c != null) {
-            long senderBytes = cachedBytesBySender.getOrDefault(c.owner, 0L) - c.bytes;
-            if (senderBytes <= 0) {
-                cachedBytesBySender.remove(c.owner);
-            } else {
-                cachedBytesBySender.put(c.owner, senderBytes);
-            }
-            cachedBytes -= c.bytes;
-        }
-        return c;
-    }
-
-    private void dropIdleChunkCaches() {
-        long idleNanos = options.getMessageCacheIdleTimeout().toNanos();
-        long now = System.nanoTime();
-        List<String> idle = new ArrayList<>();
-        messageCache.forEach((k, c) -> {
-            if (now - c.lastUsedNanos > idleNanos) {
-                idle.add(k);
-            }
-        });
-        for (String k : idle) {
-            ChunkCache c = dropChunks(k);
-            LOG.info("dropped an unfinished large message of {} bytes from {}: no chunk for {} s", c.bytes, c.owner,
-                    options.getMessageCacheIdleTimeout().toSeconds());
-        }
-    }
-
-    private ChunkCache chunkCache(Invocation inv) {
-        String key = inv.stringArg("key");
-        touchSession(key, inv);
-        ChunkCache c = messageCache.get(cacheKey(inv.context().from(), key));
-        if (c == null) {
-            throw new IllegalArgumentException("Message with key " + key + " does not exist");
-        }
-        c.lastUsedNanos = System.nanoTime();
-        return c;
-    }
-
-    /** Chunks of a reply for one of our calls keep that call alive while they arrive. */
-    private void touchSession(String key, Invocation inv) {
-        if (!Boolean.TRUE.equals(inv.arg("heartbeat"))) {
-            return;
-        }
-        Session s = sessions.get(key);
-        if (s == null) {
-            throw new IllegalStateException("session does not exist anymore: " + key);
-        }
-        if (inv.context().from().equals(qualify(s.targetId, workspace))) {
-            resetTimer(s);
-        }
-    }
-
-    private static byte[] bytesArg(Invocation inv, String name) {
-        Object v = inv.arg(name);
-        if (v instanceof byte[] b) {
-            return b;
-        }
-        throw new IllegalArgumentException("chunk data must be bytes");
-    }
-
-    /** A reassembled message is stamped with the sender identity of the {@code process} call, which the server vouched for. */
-    private void dispatchReassembled(List<byte[]> chunks, CallContext ctx) {
-        MsgpackCodec.Frame frame = MsgpackCodec.unpackFrame(chunks);
-        Map<String, Object> main = new LinkedHashMap<>(frame.main());
-        Map<String, Object> stamp = ctx.raw();
-        for (String k : List.of("from", "to", "ws", "user")) {
-            main.put(k, stamp.get(k));
-        }
-        dispatch(new MsgpackCodec.Frame(main, frame.extra()));
     }
 
     // ------------------------------------------------------------------ calling others
@@ -870,13 +197,8 @@ public final class HyphaClient {
         return onLoop(() -> managerCall(method, args, kwargs));
     }
 
-    private Future<Object> managerCall(String method, List<?> args, Map<String, ?> kwargs) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", "*/" + managerId);
-        m.put("_rmethod", "services.default." + method);
-        m.put("_rpromise", "*");
-        return call(m, null, args, kwargs, null);
+    Future<Object> managerCall(String method, List<?> args, Map<String, ?> kwargs) {
+        return calls.call(MethodRef.answered("*/" + connection.managerId(), "services.default." + method), null, args, kwargs, null);
     }
 
     /** A service by id ({@code svc}, {@code ws/svc}, {@code ws/cid:svc}, optional {@code @app}), via the manager. */
@@ -904,12 +226,8 @@ public final class HyphaClient {
             return Future.failedFuture(new IllegalArgumentException("expected workspace/client_id:service_id, got " + fullServiceId));
         }
         String provider = fullServiceId.substring(0, colon);
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", provider);
-        m.put("_rmethod", "services.built-in.get_service");
-        m.put("_rpromise", "*");
-        return onLoop(() -> call(m, null, List.of(fullServiceId.substring(colon + 1)), Map.of(), null)).map(d -> {
+        Map<String, Object> getService = MethodRef.answered(provider, "services.built-in.get_service");
+        return onLoop(() -> calls.call(getService, null, List.of(fullServiceId.substring(colon + 1)), Map.of(), null)).map(d -> {
             Map<String, Object> descriptor = new LinkedHashMap<>((Map<String, Object>) d);
             descriptor.put("id", fullServiceId);
             return new RemoteService(descriptor);
@@ -944,38 +262,18 @@ public final class HyphaClient {
 
     /** Asks the server for these event types (e.g. {@code service_added}); kept across reconnections. */
     public Future<Void> subscribe(Collection<String> eventTypes) {
-        return onLoop(() -> {
-            List<String> missing = eventTypes.stream().filter(t -> !subscriptions.contains(t)).toList();
-            if (missing.isEmpty()) {
-                return Future.succeededFuture();
-            }
-            return managerCall("subscribe", List.of(missing), Map.of())
-                    .onSuccess(v -> subscriptions.addAll(missing))
-                    .mapEmpty();
-        });
+        return onLoop(() -> events.subscribe(eventTypes));
     }
 
     /** Listens to an event type; the handler gets the whole event map (payload under {@code data}). */
     public Registration on(String eventType, Handler<Map<String, Object>> handler) {
-        context.runOnContext(v -> listeners.computeIfAbsent(eventType, k -> new ArrayList<>()).add(handler));
-        return () -> context.runOnContext(v -> {
-            List<Handler<Map<String, Object>>> l = listeners.get(eventType);
-            if (l != null) {
-                l.remove(handler);
-            }
-        });
+        context.runOnContext(v -> events.addListener(eventType, handler));
+        return () -> context.runOnContext(v -> events.removeListener(eventType, handler));
     }
 
     /** Broadcasts a custom event to the subscribed clients of our workspace. */
     public Future<Void> emit(String eventType, Map<String, ?> data) {
-        return onLoop(() -> {
-            Map<String, Object> main = new LinkedHashMap<>();
-            main.put("type", eventType);
-            main.put("to", "*");
-            main.put("from", fullClientId());
-            main.put("data", encode(data, null));
-            return connection.send(MsgpackCodec.packFrame(main, null));
-        });
+        return onLoop(() -> events.emit(eventType, data));
     }
 
     /**
@@ -990,893 +288,48 @@ public final class HyphaClient {
         } catch (IllegalArgumentException e) {
             return Future.failedFuture(e);
         }
-        return onLoop(() -> {
-            Promise<Map<String, Object>> found = Promise.promise();
-            String wantedWs = query.workspace() == null ? workspace : query.workspace();
-            Handler<Map<String, Object>> onAdded = event -> {
-                if (event.get("data") instanceof Map<?, ?> data && query.matches(String.valueOf(data.get("id")), workspace)) {
-                    @SuppressWarnings("unchecked")
-                    Map<String, Object> entry = (Map<String, Object>) data;
-                    found.tryComplete(entry);
-                }
-            };
-            listeners.computeIfAbsent("service_added", k -> new ArrayList<>()).add(onAdded);
-            long deadline = vertx.setTimer(timeout.toMillis(), t -> found.tryFail(new HyphaException.Timeout(
-                    "service " + serviceId + " was not registered within " + timeout.toSeconds() + " s")));
-            Handler<Long> poll = new Handler<>() {
-                long delay = 500;
-
-                @Override
-                public void handle(Long t) {
-                    if (found.future().isComplete()) {
-                        return;
-                    }
-                    checkServiceOnce(serviceId, found).onComplete(ar -> {
-                        if (!found.future().isComplete()) {
-                            delay = Math.min(delay * 2, 5000);
-                            vertx.setTimer(delay, this);
-                        }
-                    });
-                }
-            };
-            Future<Void> subscribed = wantedWs.equals(workspace) ? subscribe(List.of("service_added")) : Future.succeededFuture();
-            subscribed.onComplete(ar -> {
-                if (ar.failed()) {
-                    LOG.debug("service_added subscription failed, polling only: {}", ar.cause().getMessage());
-                }
-                poll.handle(0L);
-            });
-            return found.future().andThen(ar -> {
-                vertx.cancelTimer(deadline);
-                List<Handler<Map<String, Object>>> l = listeners.get("service_added");
-                if (l != null) {
-                    l.remove(onAdded);
-                }
-            });
-        });
-    }
-
-    @SuppressWarnings("unchecked")
-    private Future<Void> checkServiceOnce(String serviceId, Promise<Map<String, Object>> found) {
-        return managerCall("get_service_info", List.of(serviceId), Map.of()).transform(ar -> {
-            if (ar.succeeded() && ar.result() instanceof Map<?, ?> m) {
-                found.tryComplete((Map<String, Object>) m);
-            }
-            return Future.succeededFuture();
-        });
+        return onLoop(() -> events.waitForService(query, serviceId, timeout));
     }
 
     // ------------------------------------------------------------------ outgoing calls
 
     Future<Object> callRemote(RemoteMethod method, List<?> args, Map<String, ?> kwargs, Duration timeout) {
-        return onLoop(() -> call(method.encoded(), method.remoteParent(), args, kwargs, timeout));
+        return onLoop(() -> calls.call(method.encoded(), method.remoteParent(), args, kwargs, timeout));
     }
 
-    @SuppressWarnings("unchecked")
-    private Future<Object> call(Map<String, Object> encoded, String remoteParent, List<?> args, Map<String, ?> kwargs,
-                                Duration timeout) {
-        if (state == ConnectionState.CLOSED) {
-            return Future.failedFuture(new HyphaException.ConnectionClosed("Connection is closed"
-                    + (closeCause == null ? "" : ": " + closeCause.getMessage())));
-        }
-        String target = (String) encoded.get("_rtarget");
-        String path = (String) encoded.get("_rmethod");
-        Object mode = encoded.get("_rpromise");
-        boolean withPromise = "*".equals(mode) || Boolean.TRUE.equals(mode);
-        Session session = new Session(newId(22), target);
-        session.description = target + ":" + path;
-        List<Object> all = new ArrayList<>(args);
-        if (kwargs != null && !kwargs.isEmpty()) {
-            all.add(kwargs);
-        }
-        List<Object> encodedArgs;
-        try {
-            encodedArgs = (List<Object>) encode(all, session);
-        } catch (RuntimeException e) {
-            return Future.failedFuture(e);
-        }
-        sessions.put(session.id, session);
-
-        Map<String, Object> main = new LinkedHashMap<>();
-        main.put("type", "method");
-        main.put("from", fullClientId());
-        main.put("to", target);
-        main.put("method", path);
-        if (remoteParent != null) {
-            main.put("parent", remoteParent);
-        }
-        Map<String, Object> extra = new LinkedHashMap<>();
-        if (!encodedArgs.isEmpty()) {
-            extra.put("args", encodedArgs);
-        }
-        if (kwargs != null && !kwargs.isEmpty()) {
-            extra.put("with_kwargs", true);
-        }
-        if (!withPromise) {
-            return send(main, extra, target, remoteParent).transform(ar -> {
-                if (session.callbacks.isEmpty()) {
-                    sessions.remove(session.id);
-                }
-                return ar.succeeded() ? Future.succeededFuture() : Future.failedFuture(ar.cause());
-            });
-        }
-        session.timeoutMs = (timeout != null ? timeout : options.getMethodTimeout()).toMillis();
-        session.promise = Promise.promise();
-        main.put("session", session.id);
-        double heartbeatSeconds = session.timeoutMs / 2000.0;
-        if ("*".equals(mode)) {
-            extra.put("promise", "*");
-            extra.put("t", heartbeatSeconds);
-        } else {
-            Map<String, Object> promise = new LinkedHashMap<>();
-            promise.put("resolve", sessionMethod(session, "resolve"));
-            promise.put("reject", sessionMethod(session, "reject"));
-            promise.put("heartbeat", sessionMethod(session, "heartbeat"));
-            promise.put("interval", heartbeatSeconds);
-            extra.put("promise", promise);
-        }
-        send(main, extra, target, remoteParent).onComplete(ar -> {
-            if (ar.failed()) {
-                sessions.remove(session.id);
-                session.promise.tryFail(ar.cause());
-            } else if (sessions.containsKey(session.id)) {
-                // the timer starts once the whole message is out, so large uploads do not eat the timeout
-                resetTimer(session);
-            }
-        });
-        return session.promise.future();
-    }
-
-    private Map<String, Object> sessionMethod(Session session, String key) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", fullClientId());
-        m.put("_rmethod", session.id + "." + key);
-        m.put("_rpromise", false);
-        return m;
-    }
-
-    private void resetTimer(Session s) {
-        s.lastActivityNanos = System.nanoTime();
-        if (s.promise == null) {
-            return;
-        }
-        cancelTimer(s);
-        s.timerId = vertx.setTimer(s.timeoutMs, t -> {
-            if (sessions.remove(s.id) != null) {
-                s.promise.tryFail(new HyphaException.Timeout("Method call timed out: " + s.description));
-            }
-        });
-    }
-
-    private void cancelTimer(Session s) {
-        if (s.timerId >= 0) {
-            vertx.cancelTimer(s.timerId);
-            s.timerId = -1;
-        }
-    }
-
-    private Future<Void> send(Map<String, Object> main, Map<String, Object> extra, String target, String parentKey) {
-        Buffer frame;
-        try {
-            frame = MsgpackCodec.packFrame(main, extra);
-        } catch (RuntimeException e) {
-            return Future.failedFuture(e);
-        }
-        if (frame.length() <= CHUNK_SIZE + 1024) {
-            return connection.send(frame);
-        }
-        return sendChunked(frame, target, parentKey);
-    }
-
-    /** Uploads a large frame into the receiver's {@code message_cache} and has it processed there (§3.5). */
-    @SuppressWarnings("unchecked")
-    private Future<Void> sendChunked(Buffer frame, String target, String parentKey) {
-        // two chunked messages with the same key would collide in the receiver's cache
-        boolean keyedByParent = parentKey != null && chunkKeysInUse.add(parentKey);
-        String key = keyedByParent ? parentKey : newId(22);
-        if (!keyedByParent) {
-            chunkKeysInUse.add(key);
-        }
-        Map<String, Object> builtIn = new LinkedHashMap<>();
-        builtIn.put("_rtype", "method");
-        builtIn.put("_rtarget", target);
-        builtIn.put("_rmethod", "services.built-in.get_service");
-        builtIn.put("_rpromise", "*");
-        return call(builtIn, null, List.of("built-in"), Map.of(), null).compose(d -> {
-            Map<String, Object> descriptor = (Map<String, Object>) d;
-            Map<String, Object> cache = (Map<String, Object>) descriptor.get("message_cache");
-            Map<String, Object> config = (Map<String, Object>) descriptor.getOrDefault("config", Map.of());
-            if (cache == null) {
-                return Future.failedFuture(new HyphaException(target + " cannot receive large messages (no message_cache)"));
-            }
-            for (String name : List.of("create", "set", "append", "process", "remove")) {
-                // the receiver describes its own cache; a function of anyone else there would have us call them
-                if (cache.get(name) != null && !target.startsWith("*/")
-                        && !(cache.get(name) instanceof RemoteMethod rm && target.equals(rm.target()))) {
-                    return Future.failedFuture(new HyphaException(target + " cannot receive large messages (its message_cache is not its own)"));
-                }
-            }
-            boolean parallel = config.get("api_version") instanceof Number n && n.intValue() >= 3;
-            RemoteMethod create = (RemoteMethod) cache.get("create");
-            RemoteMethod process = (RemoteMethod) cache.get("process");
-            RemoteMethod remove = (RemoteMethod) cache.get("remove");
-            int count = (frame.length() + CHUNK_SIZE - 1) / CHUNK_SIZE;
-            return create.call(key, keyedByParent)
-                    .compose(v -> parallel
-                            ? uploadParallel((RemoteMethod) cache.get("set"), key, keyedByParent, frame, count)
-                            : uploadSequential((RemoteMethod) cache.get("append"), key, keyedByParent, frame, 0, count))
-                    .compose(v -> process.call(key, keyedByParent))
-                    .recover(err -> remove.call(key).transform(x -> Future.failedFuture(err)));
-        }).<Void>mapEmpty().andThen(ar -> chunkKeysInUse.remove(key));
-    }
-
-    private Future<Void> uploadParallel(RemoteMethod set, String key, boolean heartbeat, Buffer frame, int count) {
-        Promise<Void> done = Promise.promise();
-        int[] next = {0};
-        int[] finished = {0};
-        Runnable[] pump = new Runnable[1];
-        pump[0] = () -> {
-            while (next[0] < count && next[0] - finished[0] < CHUNK_CONCURRENCY) {
-                int index = next[0]++;
-                set.call(key, index, chunk(frame, index), heartbeat).onComplete(ar -> {
-                    if (ar.failed()) {
-                        done.tryFail(ar.cause());
-                        return;
-                    }
-                    finished[0]++;
-                    if (finished[0] == count) {
-                        done.tryComplete();
-                    } else {
-                        pump[0].run();
-                    }
-                });
-            }
-        };
-        pump[0].run();
-        return done.future();
-    }
-
-    private Future<Void> uploadSequential(RemoteMethod append, String key, boolean heartbeat, Buffer frame, int index, int count) {
-        if (index >= count) {
-            return Future.succeededFuture();
-        }
-        return append.call(key, chunk(frame, index), heartbeat)
-                .compose(v -> uploadSequential(append, key, heartbeat, frame, index + 1, count));
-    }
-
-    /** One chunk: a view of the packed frame, sent without copying it out first. */
-    private static MsgpackCodec.FrameSlice chunk(Buffer frame, int index) {
-        int from = index * CHUNK_SIZE;
-        return MsgpackCodec.slice(frame, from, Math.min(frame.length(), from + CHUNK_SIZE) - from);
-    }
-
-    // ------------------------------------------------------------------ incoming frames
-
-    private void handleFrame(Buffer buffer) {
-        MsgpackCodec.Frame frame;
-        try {
-            frame = MsgpackCodec.unpackFrame(buffer, options.getMaxMessageBytes());
-        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
-            LOG.warn("dropping a frame of {} bytes that does not decode: {}", buffer.length(), e.toString());
-            return;
-        }
-        try {
-            dispatch(frame);
-        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
-            // one peer's frame must not take the client, or the process, down with it
-            LOG.warn("dropping a frame whose handling failed: {}", e.toString());
-        }
-    }
-
-    private void dispatch(MsgpackCodec.Frame frame) {
-        Map<String, Object> message = frame.merged();
-        Object type = message.get("type");
-        try {
-            if ("method".equals(type)) {
-                handleMethod(message, frame.main());
-            } else if (type != null) {
-                dispatchEvent(type.toString(), message);
-            }
-        } catch (RuntimeException e) {
-            LOG.warn("failed to handle a {} message: {}", type, e.toString(), e);
-        }
-    }
-
-    private void dispatchEvent(String type, Map<String, Object> message) {
-        if ("peer_not_found".equals(type) && message.get("session") instanceof String sid) {
-            Session s = sessions.remove(sid);
-            if (s != null) {
-                cancelTimer(s);
-                if (s.promise != null) {
-                    s.promise.tryFail(new RemoteException(String.valueOf(message.getOrDefault("error", "target is not connected")), ""));
-                }
-            }
-        }
-        List<Handler<Map<String, Object>>> handlers = listeners.get(type);
-        if (handlers == null) {
-            return;
-        }
-        for (Handler<Map<String, Object>> h : new ArrayList<>(handlers)) {
-            try {
-                h.handle(message);
-            } catch (RuntimeException e) {
-                LOG.warn("{} listener failed", type, e);
-            }
-        }
-    }
-
-    @SuppressWarnings("unchecked")
-    private void handleMethod(Map<String, Object> message, Map<String, Object> firstSegment) {
-        // the server stamps who sent a frame into its first segment; the second one is the sender's own word
-        String from = str(firstSegment.get("from"));
-        String path = str(message.get("method"));
-        if (from == null || path == null) {
-            LOG.warn("dropping a method message without from/method");
-            return;
-        }
-        if (from.equals(fullClientId()) && !options.isServeOwnCalls()) {
-            // this client never calls itself: such a frame is a function of ours turned against us
-            LOG.warn("dropping a call of {} that comes from this client itself", path);
-            return;
-        }
-        String remoteWs = from.contains("/") ? from.substring(0, from.indexOf('/')) : workspace;
-        String to = str(firstSegment.get("to"));
-        to = to == null ? fullClientId() : (to.contains("/") ? to : remoteWs + "/" + to);
-        Map<String, Object> ctx = new LinkedHashMap<>(firstSegment);
-        ctx.put("connection_type", "websocket");
-        ctx.put("to", to);
-        String callerSession = str(message.get("session"));
-
-        String methodName = from + ":" + path;
-        int dot = path.indexOf('.');
-        String head = dot < 0 ? path : path.substring(0, dot);
-        String rest = dot < 0 ? "" : path.substring(dot + 1);
-
-        // who may call what is settled before anything the caller sent is turned into a function
-        RuntimeException refusal = null;
-        RpcFunction target = null;
-        ServiceDefinition svc = null;
-        String memberPath = null;
-        Session session = null;
-        ServedInterface intf = null;
-        boolean isReply = false;
-        if (!to.startsWith(workspace + "/")) {
-            refusal = new SecurityException("Workspace mismatch: " + to + " is not in " + workspace);
-        } else if ("services".equals(head)) {
-            int next = rest.indexOf('.');
-            String serviceId = next < 0 ? rest : rest.substring(0, next);
-            memberPath = next < 0 ? "" : rest.substring(next + 1);
-            svc = services.get(serviceId);
-            intf = svc == null && serviceId.startsWith("_rintf_") ? interfaces.get(serviceId) : null;
-            Object member = intf != null ? intf.functions().get(memberPath)
-                    : svc == null || memberPath.isEmpty() ? null : svc.member(memberPath);
-            if (!(member instanceof RpcFunction fn)) {
-                refusal = new IllegalArgumentException("Method not found: " + methodName + " at " + clientId);
-            } else if (intf != null && !from.equals(intf.allowedCaller())) {
-                LOG.warn("refusing {} from {}: the interface was sent to {}", path, from, intf.allowedCaller());
-                refusal = new SecurityException("Permission denied for interface method " + path
-                        + ": it was sent to another client");
-            } else if (intf == null && !mayCall(svc, from, remoteWs)) {
-                refusal = new SecurityException("Permission denied for invoking protected method " + methodName
-                        + ", workspace mismatch: " + workspace + " != " + remoteWs);
-            } else {
-                target = fn;
-            }
-        } else {
-            session = sessions.get(head);
-            isReply = "resolve".equals(rest) || "reject".equals(rest) || "heartbeat".equals(rest);
-            if (session == null) {
-                if (isReply) {
-                    // late or duplicate replies to a finished call are expected and ignored
-                    return;
-                }
-                refusal = new IllegalStateException("Session not found: " + methodName);
-            } else if (!from.equals(qualify(session.targetId, remoteWs))) {
-                LOG.warn("refusing {} from {}: session {} belongs to {}", rest, from, head, session.targetId);
-                refusal = new SecurityException("Access denied for method call (" + methodName + ") from " + from
-                        + " to target " + session.targetId);
-            } else if (!isReply) {
-                target = session.callbacks.get(rest);
-                if (target == null) {
-                    refusal = new IllegalStateException("Method expired or not found: " + methodName);
-                }
-            }
-        }
-
-        Replier replier;
-        try {
-            replier = replierFor(message, from, remoteWs, callerSession);
-        } catch (RuntimeException e) {
-            // the reply channel names someone else: answering it would make us call them on the caller's behalf
-            LOG.warn("dropping a call of {} from {}: {}", path, from, e.getMessage());
-            return;
-        }
-        if (refusal != null) {
-            reply(replier, null, refusal);
-            return;
-        }
-        if (svc != null) {
-            invoke(target, message, svc.requiresContext(memberPath) ? ctx : null, replier, from, remoteWs, callerSession);
-            return;
-        }
-        if (intf != null) {
-            invoke(target, message, null, replier, from, remoteWs, callerSession);
-            return;
-        }
-        if (isReply) {
-            handleReply(session, rest, message, remoteWs);
-            return;
-        }
-        session.lastActivityNanos = System.nanoTime();
-        invoke(target, message, null, replier, from, remoteWs, callerSession);
-    }
-
-    private String qualify(String target, String remoteWs) {
-        return target != null && !target.contains("/") ? remoteWs + "/" + target : target;
-    }
-
-    @SuppressWarnings("unchecked")
-    private void handleReply(Session session, String kind, Map<String, Object> message, String remoteWs) {
-        if ("heartbeat".equals(kind)) {
-            resetTimer(session);
-            return;
-        }
-        sessions.remove(session.id);
-        cancelTimer(session);
-        if (session.promise == null) {
-            return;
-        }
-        List<Object> args = message.get("args") instanceof List<?> l ? (List<Object>) l : List.of();
-        // a reply is a value for our own code, which decides what to call; it may name any client
-        Object value = args.isEmpty() ? null : decode(args.get(0), null, remoteWs, null);
-        if ("resolve".equals(kind)) {
-            session.promise.tryComplete(value);
-        } else if (value instanceof RemoteException re) {
-            session.promise.tryFail(re);
-        } else {
-            session.promise.tryFail(new RemoteException(String.valueOf(value), ""));
-        }
-    }
-
-    @SuppressWarnings("unchecked")
-    private Replier replierFor(Map<String, Object> message, String from, String remoteWs, String callerSession) {
-        Object promise = message.get("promise");
-        if (promise == null) {
-            return null;
-        }
-        if ("*".equals(promise)) {
-            if (callerSession == null) {
-                throw new IllegalArgumentException("promise without session");
-            }
-            double interval = message.get("t") instanceof Number n ? n.doubleValue() : 0;
-            return new Replier(replyMethod(from, callerSession, "resolve"), replyMethod(from, callerSession, "reject"),
-                    replyMethod(from, callerSession, "heartbeat"), interval);
-        }
-        if (!(promise instanceof Map<?, ?>)) {
-            throw new IllegalArgumentException("malformed promise");
-        }
-        Map<String, Object> p;
-        try {
-            p = (Map<String, Object>) decode(promise, callerSession, remoteWs, from);
-        } catch (ForeignFunctionException f) {
-            throw f.within("promise");
-        }
-        if (!(p.get("resolve") instanceof RemoteMethod resolve) || !(p.get("reject") instanceof RemoteMethod reject)) {
-            throw new IllegalArgumentException("promise without resolve and reject");
-        }
-        RemoteMethod heartbeat = p.get("heartbeat") instanceof RemoteMethod h ? h : null;
-        double interval = p.get("interval") instanceof Number n ? n.doubleValue() : 0;
-        return new Replier(resolve, reject, heartbeat, interval);
-    }
-
-    private RemoteMethod replyMethod(String caller, String callerSession, String kind) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "method");
-        m.put("_rtarget", caller);
-        m.put("_rmethod", callerSession + "." + kind);
-        m.put("_rpromise", false);
-        return new RemoteMethod(this, m, callerSession);
-    }
-
-    @SuppressWarnings("unchecked")
-    private void invoke(RpcFunction fn, Map<String, Object> message, Map<String, Object> ctx, Replier replier,
-                        String from, String remoteWs, String callerSession) {
-        long heartbeatTimer = -1;
-        if (replier != null && replier.heartbeat() != null && replier.intervalSeconds() > 0 && options.isHeartbeats()) {
-            RemoteMethod hb = replier.heartbeat();
-            heartbeatOnce(hb);
-            heartbeatTimer = vertx.setPeriodic(Math.max(100, (long) (replier.intervalSeconds() * 1000)), t -> heartbeatOnce(hb));
-        }
-        long timerToCancel = heartbeatTimer;
-        Future<Object> result;
-        try {
-            List<Object> args = message.get("args") instanceof List<?> l
-                    ? (List<Object>) decodeArgs(l, callerSession, remoteWs, from) : new ArrayList<>();
-            Map<String, Object> kwargs = new LinkedHashMap<>();
-            if (Boolean.TRUE.equals(message.get("with_kwargs")) && !args.isEmpty() && args.get(args.size() - 1) instanceof Map<?, ?> kw) {
-                args = new ArrayList<>(args);
-                args.remove(args.size() - 1);
-                kwargs.putAll((Map<String, Object>) kw);
-            }
-            CallContext callContext = ctx == null ? null : new CallContext(str(ctx.get("from")), str(ctx.get("to")),
-                    str(ctx.get("ws")), ctx.get("user") instanceof Map<?, ?> u ? (Map<String, Object>) u : Map.of(),
-                    str(ctx.get("method")), ctx);
-            Object r = fn.body().call(new Invocation(fn, args, kwargs, callContext));
-            result = r instanceof Future<?> f ? (Future<Object>) f : Future.succeededFuture(r);
-        } catch (ForeignFunctionException e) {
-            LOG.warn("refusing a call of {} from {}: {} names another client", fn.name(), from, e.field);
-            result = Future.failedFuture(new SecurityException(e.getMessage()));
-        } catch (Exception | StackOverflowError e) {
-            result = Future.failedFuture(e);
-        }
-        result.onComplete(ar -> {
-            if (timerToCancel >= 0) {
-                vertx.cancelTimer(timerToCancel);
-            }
-            if (ar.failed() && LOG.isDebugEnabled()) {
-                LOG.debug("{} failed", fn.name(), ar.cause());
-            }
-            reply(replier, ar.result(), ar.failed() ? ar.cause() : null);
-        });
-    }
-
-    private void heartbeatOnce(RemoteMethod heartbeat) {
-        heartbeat.call().onFailure(err -> LOG.debug("heartbeat not sent: {}", err.getMessage()));
-    }
-
-    private void reply(Replier replier, Object value, Throwable error) {
-        if (replier == null) {
-            if (error != null) {
-                LOG.warn("call without a reply channel failed: {}", error.getMessage());
-            }
-            return;
-        }
-        Future<Object> sent = error == null ? replier.resolve().call(value) : replier.reject().call(error);
-        sent.onFailure(err -> LOG.debug("reply not sent: {}", err.getMessage()));
-    }
-
-    // ------------------------------------------------------------------ values
-
-    /** Java values to their wire form; functions become callbacks held by the given session. */
-    private Object encode(Object v, Session session) {
-        if (v == null || v instanceof String || v instanceof Number || v instanceof Boolean || v instanceof byte[]) {
-            return v;
-        }
-        if (v instanceof RpcFunction fn) {
-            if (session == null) {
-                throw new IllegalArgumentException("a function can only be sent as an argument or result of a call");
-            }
-            String objectId = newId(16) + "#" + fn.name();
-            session.callbacks.put(objectId, fn);
-            return encodedFunction(session.id + "." + objectId, fn);
-        }
-        if (v instanceof RemoteMethod rm) {
-            // forwarded as the same reference, so the receiver calls its owner directly
-            return new LinkedHashMap<>(rm.encoded());
-        }
-        if (v instanceof RemoteGenerator rg) {
-            return new LinkedHashMap<>(rg.encoded());
-        }
-        if (v instanceof RpcGenerator g) {
-            if (session == null) {
-                throw new IllegalArgumentException("a generator can only be sent as an argument or result of a call");
-            }
-            return serveGenerator(g, session);
-        }
-        if (v instanceof Throwable t) {
-            return errorValue(t);
-        }
-        if (v instanceof NdArray nd) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("_rtype", "ndarray");
-            m.put("_rvalue", nd.data());
-            m.put("_rshape", nd.shape());
-            m.put("_rdtype", nd.dtype());
-            return m;
-        }
-        if (v instanceof CallContext c) {
-            return encode(c.raw(), session);
-        }
-        if (v instanceof RemoteService rs) {
-            return encode(rs.descriptor(), session);
-        }
-        if (v instanceof JsonObject json) {
-            return encode(json.getMap(), session);
-        }
-        if (v instanceof JsonArray json) {
-            return encode(json.getList(), session);
-        }
-        if (v instanceof Map<?, ?> map && Boolean.TRUE.equals(map.get("_rintf"))
-                && map.entrySet().stream().anyMatch(e -> e.getValue() instanceof RpcFunction && !String.valueOf(e.getKey()).startsWith("_"))) {
-            if (session == null) {
-                throw new IllegalArgumentException("an interface object can only be sent as an argument or result of a call");
-            }
-            return serveInterface(map, session);
-        }
-        if (v instanceof Map<?, ?> map) {
-            Map<Object, Object> out = new LinkedHashMap<>(Math.max(4, map.size() * 4 / 3 + 1));
-            for (Map.Entry<?, ?> e : map.entrySet()) {
-                out.put(e.getKey(), encode(e.getValue(), session));
-            }
-            return out;
-        }
-        if (v instanceof Collection<?> c) {
-            List<Object> out = new ArrayList<>(c.size());
-            for (Object item : c) {
-                out.add(encode(item, session));
-            }
-            return out;
-        }
-        if (v instanceof Object[] array) {
-            List<Object> out = new ArrayList<>(array.length);
-            for (Object item : array) {
-                out.add(encode(item, session));
-            }
-            return out;
-        }
-        return v;
-    }
-
-    /**
-     * Our generator, sent in a call or a reply: its next and close become callbacks of the session,
-     * which only the session's target may call (Python's wire form: {@code _rclose_method} is
-     * {@code <session>.<id>:close}).
-     */
-    private Map<String, Object> serveGenerator(RpcGenerator source, Session session) {
-        String objectId = newId(16);
-        ServedGenerator served = new ServedGenerator(session, objectId, source);
-        session.callbacks.put(served.nextId, RpcFunction.of("next", inv -> served.next()));
-        session.callbacks.put(served.closeId, RpcFunction.of("close", inv -> {
-            served.finish(true);
-            return true;
-        }));
-        session.generators.add(served);
-        served.armIdleTimer();
-        watchDisconnects();
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "generator");
-        if (publicBaseUrl != null) {
-            m.put("_rserver", publicBaseUrl);
-        }
-        m.put("_rtarget", fullClientId());
-        m.put("_rmethod", session.id + "." + served.nextId);
-        m.put("_rclose_method", session.id + "." + served.closeId);
-        m.put("_rpromise", "*");
-        m.put("_rdoc", "Remote generator");
-        return m;
-    }
-
-    private boolean watchingDisconnects;
-
-    /**
-     * Generators are closed when their consumer leaves: the server tells the workspace's
-     * subscribers of each client that disconnects (consumers in other workspaces are caught by the
-     * idle timeout instead).
-     */
-    private void watchDisconnects() {
-        if (watchingDisconnects) {
-            return;
-        }
-        watchingDisconnects = true;
-        listeners.computeIfAbsent("client_disconnected", k -> new ArrayList<>()).add(this::onClientDisconnected);
-        subscribe(List.of("client_disconnected")).onFailure(err -> {
-            LOG.warn("not told of disconnecting clients, generators end only by their idle timeout: {}", err.getMessage());
-        });
-    }
-
-    private void onClientDisconnected(Map<String, Object> event) {
-        Object data = event.get("data") instanceof Map<?, ?> d ? d : event;
-        Map<?, ?> fields = (Map<?, ?>) data;
-        Object id = fields.get("id") != null ? fields.get("id") : event.get("client");
-        if (id == null) {
-            return;
-        }
-        String ws = fields.get("workspace") != null ? fields.get("workspace").toString() : workspace;
-        String gone = id.toString().contains("/") ? id.toString() : ws + "/" + id;
-        List<Session> theirs = new ArrayList<>();
-        for (Session s : sessions.values()) {
-            if (!s.generators.isEmpty() && gone.equals(qualify(s.targetId, workspace))) {
-                theirs.add(s);
-            }
-        }
-        for (Session s : theirs) {
-            LOG.info("closing {} generator(s) of {}, which disconnected", s.generators.size(), gone);
-            releaseGenerators(s);
-        }
-        if (interfaces.values().removeIf(i -> gone.equals(i.allowedCaller()))) {
-            LOG.info("dropped the interface objects held by {}, which disconnected", gone);
-        }
-    }
-
-    /**
-     * Our interface object ({@code "_rintf": true} and functions), sent in a call or a reply: its
-     * functions become a local service {@code _rintf_<id>} that only the session's target may call,
-     * living past the call until that client calls {@code _dispose}, disconnects, or this client
-     * leaves. Sent as Python sends it: functions as service methods, plus {@code _dispose} and
-     * {@code _rintf_service_id}; the id is also put into the map given, when it is mutable.
-     */
-    @SuppressWarnings("unchecked")
-    private Map<String, Object> serveInterface(Map<?, ?> object, Session session) {
-        String id = "_rintf_" + newId(22);
-        String allowedCaller = qualify(session.targetId, workspace);
-        Map<String, RpcFunction> functions = new HashMap<>();
-        Map<String, Object> out = new LinkedHashMap<>();
-        for (Map.Entry<?, ?> e : object.entrySet()) {
-            String key = String.valueOf(e.getKey());
-            if (e.getValue() instanceof RpcFunction fn && !key.startsWith("_")) {
-                functions.put(key, fn);
-                out.put(key, encodedFunction("services." + id + "." + key, fn));
-            } else {
-                out.put(key, encode(e.getValue(), session));
-            }
-        }
-        RpcFunction dispose = RpcFunction.of("_dispose", inv -> {
-            disposeInterface(id);
-            return null;
-        }).description("Frees this interface object at its sender");
-        functions.put("_dispose", dispose);
-        interfaces.put(id, new ServedInterface(id, allowedCaller, functions));
-        out.put("_dispose", encodedFunction("services." + id + "._dispose", dispose));
-        out.put("_rintf_service_id", id);
-        try {
-            ((Map<Object, Object>) object).put("_rintf_service_id", id);
-        } catch (UnsupportedOperationException | ClassCastException e) {
-            // an immutable map: the caller learns the id from interfaceIds() if it needs it
-        }
-        watchDisconnects();
-        return out;
+    /** How many generators this client serves right now. For tests. */
+    int servedGeneratorCount() {
+        return calls.servedGeneratorCount();
     }
 
     /** Removes an interface object we sent; true if it was there. */
     public Future<Boolean> disposeInterface(String interfaceId) {
-        return onLoop(() -> Future.succeededFuture(interfaces.remove(interfaceId) != null));
+        return onLoop(() -> Future.succeededFuture(served.disposeInterface(interfaceId)));
     }
 
     /** The ids of the interface objects this client serves. */
     public Future<Set<String>> interfaceIds() {
-        return onLoop(() -> Future.succeededFuture(new HashSet<>(interfaces.keySet())));
+        return onLoop(() -> Future.succeededFuture(served.interfaceIds()));
     }
 
-    static Map<String, Object> errorValue(Throwable t) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_rtype", "error");
-        if (t instanceof RemoteException re) {
-            m.put("_rvalue", re.remoteMessage());
-            m.put("_rtrace", re.remoteTrace());
-            return m;
-        }
-        String message = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
-        m.put("_rvalue", message);
-        if (t.getStackTrace().length == 0) {
-            // an exception made without a trace is a message for the caller, nothing more
-            m.put("_rtrace", "");
-            return m;
-        }
-        StringWriter trace = new StringWriter();
-        t.printStackTrace(new PrintWriter(trace));
-        m.put("_rtrace", trace.toString());
-        return m;
+    String managerId() {
+        return connection.managerId();
     }
 
-    /**
-     * Wire values to Java; {@code _rtype} maps become remote functions, errors and arrays. With
-     * {@code onlyTarget}, a function of any client other than that one is refused with
-     * {@link ForeignFunctionException} naming {@code field}: a caller's functions are called by us,
-     * as us, so they must lead back to the caller.
-     */
-    @SuppressWarnings("unchecked")
-    private Object decode(Object v, String remoteParent, String remoteWs, String onlyTarget) {
-        if (v instanceof Map<?, ?> raw) {
-            Map<String, Object> map = (Map<String, Object>) raw;
-            Object rtype = map.get("_rtype");
-            if (rtype != null) {
-                switch (rtype.toString()) {
-                    case "method": {
-                        Map<String, Object> m = new LinkedHashMap<>(map);
-                        String target = str(m.get("_rtarget"));
-                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
-                            m.put("_rtarget", remoteWs + "/" + target);
-                        }
-                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
-                            throw new ForeignFunctionException("");
-                        }
-                        if (!(m.get("_rmethod") instanceof String)) {
-                            throw new IllegalArgumentException("a function without _rmethod");
-                        }
-                        return new RemoteMethod(this, m, remoteParent);
-                    }
-                    case "generator": {
-                        Map<String, Object> m = new LinkedHashMap<>(map);
-                        String target = str(m.get("_rtarget"));
-                        if (target != null && !target.contains("/") && remoteWs != null && !remoteWs.equals(target)) {
-                            m.put("_rtarget", remoteWs + "/" + target);
-                        }
-                        if (onlyTarget != null && !onlyTarget.equals(m.get("_rtarget"))) {
-                            throw new ForeignFunctionException("");
-                        }
-                        if (!(m.get("_rmethod") instanceof String) || !(m.get("_rtarget") instanceof String)
-                                || m.containsKey("_rclose_method") && !(m.get("_rclose_method") instanceof String)) {
-                            throw new IllegalArgumentException("a generator without _rtarget and _rmethod, or with a malformed _rclose_method");
-                        }
-                        return new RemoteGenerator(this, m, remoteParent);
-                    }
-                    case "error":
-                        return new RemoteException(str(map.get("_rvalue")), str(map.get("_rtrace")));
-                    case "ndarray":
-                    case "typedarray": {
-                        List<Long> shape = null;
-                        if (map.get("_rshape") instanceof List<?> s) {
-                            shape = new ArrayList<>();
-                            for (Object d : s) {
-                                shape.add(((Number) d).longValue());
-                            }
-                        }
-                        return new NdArray(joinBytes(map.get("_rvalue")), shape, str(map.get("_rdtype")));
-                    }
-                    case "memoryview":
-                        return joinBytes(map.get("_rvalue"));
-                    case "pydantic_model":
-                        // a Python model's fields (its JSON dump); the schema beside them is Python's to rebuild the class
-                        return map.get("_rvalue") instanceof Map<?, ?> fields ? decode(fields, remoteParent, remoteWs, onlyTarget)
-                                : new LinkedHashMap<>();
-                    case "set": {
-                        Object items = decode(map.get("_rvalue"), remoteParent, remoteWs, onlyTarget);
-                        return items instanceof List<?> l ? new LinkedHashSet<>(l) : new LinkedHashSet<>();
-                    }
-                    default:
-                        break;
-                }
-            }
-            for (Map.Entry<String, Object> e : map.entrySet()) {
-                try {
-                    e.setValue(decode(e.getValue(), remoteParent, remoteWs, onlyTarget));
-                } catch (ForeignFunctionException f) {
-                    throw f.within("." + e.getKey());
-                }
-            }
-            if (Boolean.TRUE.equals(map.get("_rintf"))) {
-                return new RemoteInterface(map);
-            }
-            return map;
-        }
-        if (v instanceof List<?> raw) {
-            List<Object> list = (List<Object>) raw;
-            for (int i = 0; i < list.size(); i++) {
-                try {
-                    list.set(i, decode(list.get(i), remoteParent, remoteWs, onlyTarget));
-                } catch (ForeignFunctionException f) {
-                    throw f.within("[" + i + "]");
-                }
-            }
-            return list;
-        }
-        return v;
+    String publicBaseUrl() {
+        return connection.publicBaseUrl();
     }
 
-    /** A caller's arguments: any function in them must be the caller's own. */
-    private Object decodeArgs(List<?> args, String callerSession, String remoteWs, String caller) {
-        try {
-            return decode(args, callerSession, remoteWs, caller);
-        } catch (ForeignFunctionException f) {
-            throw f.within("args");
-        }
+    Vertx vertx() {
+        return vertx;
     }
 
-    private static byte[] joinBytes(Object value) {
-        if (value instanceof byte[] b) {
-            return b;
-        }
-        if (value instanceof List<?> parts) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            for (Object p : parts) {
-                if (p instanceof byte[] b) {
-                    out.writeBytes(b);
-                }
-            }
-            return out.toByteArray();
-        }
-        return new byte[0];
+    ConnectOptions options() {
+        return options;
+    }
+
+    WebSocketConnection socket() {
+        return connection.socket();
     }
 
     // ------------------------------------------------------------------ helpers
@@ -1907,8 +360,9 @@ public final class HyphaClient {
         return promise.future();
     }
 
-    private static String str(Object o) {
-        return o == null ? null : o.toString();
+    /** A client id as the server qualifies it: with the given workspace when it has none. */
+    static String qualify(String target, String remoteWs) {
+        return target != null && !target.contains("/") ? remoteWs + "/" + target : target;
     }
 
     static String newId(int length) {

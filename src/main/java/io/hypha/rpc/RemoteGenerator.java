@@ -26,15 +26,10 @@ public final class RemoteGenerator implements RpcGenerator {
 
     RemoteGenerator(HyphaClient client, Map<String, Object> encoded, String remoteParent) {
         this.encoded = Collections.unmodifiableMap(new LinkedHashMap<>(encoded));
-        Map<String, Object> next = new LinkedHashMap<>(encoded);
-        next.put("_rtype", "method");
-        next.remove("_rclose_method");
-        next.put("_rpromise", "*");
-        this.nextMethod = new RemoteMethod(client, next, remoteParent);
+        String target = (String) encoded.get("_rtarget");
+        this.nextMethod = new RemoteMethod(client, MethodRef.answered(target, (String) encoded.get("_rmethod")), remoteParent);
         if (encoded.get("_rclose_method") instanceof String closePath) {
-            Map<String, Object> close = new LinkedHashMap<>(next);
-            close.put("_rmethod", closePath);
-            this.closeMethod = new RemoteMethod(client, close, remoteParent);
+            this.closeMethod = new RemoteMethod(client, MethodRef.answered(target, closePath), remoteParent);
         } else {
             this.closeMethod = null;
         }

@@ -69,10 +69,6 @@ public final class RemoteMethod {
         return remoteParent;
     }
 
-    Object promiseMode() {
-        return encoded.get("_rpromise");
-    }
-
     @Override
     public String toString() {
         return "RemoteMethod[" + target() + ":" + path() + "]";

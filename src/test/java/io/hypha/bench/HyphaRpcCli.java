@@ -1,4 +1,4 @@
-package io.hypha.rpc.cli;
+package io.hypha.bench;
 
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
