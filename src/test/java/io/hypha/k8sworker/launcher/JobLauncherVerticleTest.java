@@ -60,7 +60,8 @@ class JobLauncherVerticleTest {
         WorkerConfig config = WorkerConfig.load(Path.of("conf/config.yaml"), Map.of("HYPHA_K8S_NAMESPACE", NAMESPACE));
         KubeOps kube = new KubeOps(client, NAMESPACE, POOL, POOL);
         bus = new BusClient(vertx);
-        vertx.deployVerticle(new JobLauncherVerticle(new K8sJobType(config), config, kube)).onComplete(ctx.succeedingThenComplete());
+        Future.all(JobTypes.enabled(config).stream().map(type -> vertx.deployVerticle(new JobLauncherVerticle(type, config, kube))).toList())
+                .onComplete(ctx.succeedingThenComplete());
     }
 
     @AfterAll
@@ -198,5 +199,24 @@ class JobLauncherVerticleTest {
             assertThat(secretsOf(r)).isEmpty();
             ctx.completeNow();
         })));
+    }
+
+    @Test
+    void anAgentRunsItsConfiguredImageWithItsSecretWhenTheManifestNamesNeither(VertxTestContext ctx) {
+        LaunchRequest r = new LaunchRequest("ws-a/agent-1", "agent-app", "ws-a", "agent-1", "http://hypha", null, "ws-a/caller", null,
+                Map.of("type", "claude-agent"));
+        bus.<JsonObject>request(Addresses.jobType(ClaudeAgentType.NAME), JobTypeOp.LAUNCH, r.toJson())
+                .onComplete(ctx.succeeding(reply -> ctx.verify(() -> {
+                    assertThat(Launched.fromJson(reply).manifest()).containsEntry("secret_name", "deno-claude-code-config")
+                            .containsEntry("service_id", "claude-agents");
+                    Job job = jobsOf(r).get(0);
+                    var container = job.getSpec().getTemplate().getSpec().getContainers().get(0);
+                    assertThat(container.getImage()).isEqualTo("oeway/deno-claude-code:0.1.2");
+                    assertThat(container.getEnv()).anyMatch(e -> e.getName().equals("ANTHROPIC_API_KEY")
+                            && e.getValueFrom().getSecretKeyRef().getName().equals("deno-claude-code-config"));
+                    assertThat(container.getResources().getLimits().get("memory").toString()).isEqualTo("2Gi");
+                    assertThat(secretsOf(r)).isEmpty();
+                    ctx.completeNow();
+                })));
     }
 }
