@@ -3,7 +3,6 @@ package io.hypha.rpc;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -13,9 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import org.msgpack.core.ExtensionTypeHeader;
 import org.msgpack.core.MessageBufferPacker;
-import org.msgpack.core.MessageFormat;
 import org.msgpack.core.MessagePack;
 import org.msgpack.core.MessagePackException;
 import org.msgpack.core.MessagePacker;
@@ -57,7 +54,6 @@ import io.vertx.core.internal.buffer.BufferInternal;
 public final class MsgpackCodec {
 
     private static final BigInteger UINT64_MAX = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);
-    private static final BigInteger LONG_MAX = BigInteger.valueOf(Long.MAX_VALUE);
 
     /** Frames longer than this are refused unless the caller gives its own limit. */
     public static final int DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
@@ -249,12 +245,12 @@ public final class MsgpackCodec {
             }
         };
         try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(input)) {
-            Budget budget = new Budget(length);
-            Object main = read(unpacker, budget, 0);
+            BoundedReader reader = new BoundedReader(unpacker, length);
+            Object main = reader.read();
             if (!(main instanceof Map)) {
                 throw new IllegalArgumentException("frame does not start with a map");
             }
-            Object extra = unpacker.hasNext() ? read(unpacker, budget, 0) : null;
+            Object extra = unpacker.hasNext() ? reader.read() : null;
             if (extra != null && !(extra instanceof Map)) {
                 throw new IllegalArgumentException("second frame segment is not a map");
             }
@@ -266,7 +262,7 @@ public final class MsgpackCodec {
 
     public static Object unpack(byte[] bytes) {
         try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(bytes)) {
-            return read(unpacker, new Budget(bytes.length), 0);
+            return new BoundedReader(unpacker, bytes.length).read();
         } catch (IOException | MessagePackException e) {
             throw new IllegalArgumentException("malformed msgpack: " + e.getMessage(), e);
         }
@@ -357,89 +353,5 @@ public final class MsgpackCodec {
 
     private static String describe(Object o) {
         return o == null ? "null" : o.getClass().getSimpleName() + " " + o;
-    }
-
-    /** What one frame may still cost: values left and the input length lengths are checked against. */
-    private static final class Budget {
-        final long inputLength;
-        int valuesLeft = MAX_VALUES;
-
-        Budget(long inputLength) {
-            this.inputLength = inputLength;
-        }
-
-        /** A header's count or length, refused when the bytes left could not hold it. */
-        int check(MessageUnpacker u, long count, int minBytesEach, String what) throws IOException {
-            long remaining = inputLength - u.getTotalReadBytes();
-            if (count < 0 || count * minBytesEach > remaining) {
-                throw new IOException(what + " of " + count + " claims more than the " + remaining + " bytes left");
-            }
-            return (int) count;
-        }
-
-        void spend(long values) throws IOException {
-            valuesLeft -= (int) Math.min(values, Integer.MAX_VALUE);
-            if (valuesLeft < 0) {
-                throw new IOException("more than " + MAX_VALUES + " values in one message");
-            }
-        }
-    }
-
-    private static Object read(MessageUnpacker u, Budget budget, int depth) throws IOException {
-        if (depth > MAX_DEPTH) {
-            throw new IOException("nested deeper than " + MAX_DEPTH + " levels");
-        }
-        budget.spend(1);
-        MessageFormat format = u.getNextFormat();
-        switch (format.getValueType()) {
-            case NIL:
-                u.unpackNil();
-                return null;
-            case BOOLEAN:
-                return u.unpackBoolean();
-            case INTEGER:
-                if (format == MessageFormat.UINT64) {
-                    BigInteger big = u.unpackBigInteger();
-                    return big.compareTo(LONG_MAX) > 0 ? big : (Object) big.longValue();
-                }
-                return u.unpackLong();
-            case FLOAT:
-                return u.unpackDouble();
-            case STRING: {
-                int len = budget.check(u, Integer.toUnsignedLong(u.unpackRawStringHeader()), 1, "string length");
-                return new String(u.readPayload(len), StandardCharsets.UTF_8);
-            }
-            case BINARY: {
-                int len = budget.check(u, Integer.toUnsignedLong(u.unpackBinaryHeader()), 1, "binary length");
-                return u.readPayload(len);
-            }
-            case ARRAY: {
-                int n = budget.check(u, Integer.toUnsignedLong(u.unpackArrayHeader()), 1, "array size");
-                List<Object> list = new ArrayList<>(Math.min(n, 1024));
-                for (int i = 0; i < n; i++) {
-                    list.add(read(u, budget, depth + 1));
-                }
-                return list;
-            }
-            case MAP: {
-                int n = budget.check(u, Integer.toUnsignedLong(u.unpackMapHeader()), 2, "map size");
-                Map<String, Object> map = new LinkedHashMap<>(Math.max(4, Math.min(n, 1024) * 4 / 3 + 1));
-                for (int i = 0; i < n; i++) {
-                    Object key = read(u, budget, depth + 1);
-                    map.put(String.valueOf(key), read(u, budget, depth + 1));
-                }
-                return map;
-            }
-            case EXTENSION: {
-                ExtensionTypeHeader header = u.unpackExtensionTypeHeader();
-                int len = budget.check(u, Integer.toUnsignedLong(header.getLength()), 1, "extension length");
-                if (header.isTimestampType()) {
-                    return u.unpackTimestamp(header);
-                }
-                return new Extension(header.getType(), u.readPayload(len));
-            }
-            default:
-                throw new IOException("unsupported msgpack format " + format);
-        }
     }
 }

@@ -1,8 +1,6 @@
 package io.hypha.rpc;
 
 import java.net.URI;
-import java.util.ArrayDeque;
-import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
@@ -66,10 +64,7 @@ final class WebSocketConnection {
     private int failedAttempts;
     private String lastServerError;
     /** Outgoing binary messages beyond the send rate, oldest first, and the timer that drains them. */
-    private final ArrayDeque<Map.Entry<Buffer, Promise<Void>>> paced = new ArrayDeque<>();
-    private long paceTimer = -1;
-    private double sendTokens;
-    private long tokensAtNanos = System.nanoTime();
+    private final SendPacer pacer;
 
     WebSocketConnection(Vertx vertx, Context context, ConnectOptions options, String clientId, Listener listener) {
         this.vertx = vertx;
@@ -77,7 +72,7 @@ final class WebSocketConnection {
         this.options = options;
         this.clientId = clientId;
         this.listener = listener;
-        this.sendTokens = options.getSendBurst();
+        this.pacer = new SendPacer(vertx, options, this::sendNow);
         this.uri = URI.create(options.webSocketUrl());
         this.wsClient = vertx.createWebSocketClient(new WebSocketClientOptions()
                 .setMaxFrameSize(options.getMaxMessageBytes())
@@ -111,17 +106,7 @@ final class WebSocketConnection {
         if (finished) {
             return Future.failedFuture(new HyphaException.ConnectionClosed("Connection is closed"));
         }
-        if (!paced.isEmpty() || !takeSendToken()) {
-            if (paced.size() >= options.getMaxQueuedSends()) {
-                LOG.warn("dropping an outgoing message: {} are already waiting for the send rate", paced.size());
-                return Future.failedFuture(new HyphaException("too many outgoing messages waiting; try again later"));
-            }
-            Promise<Void> sent = Promise.promise();
-            paced.add(Map.entry(frame, sent));
-            schedulePacedSends();
-            return sent.future();
-        }
-        return sendNow(frame);
+        return pacer.send(frame);
     }
 
     private Future<Void> sendNow(Buffer frame) {
@@ -132,39 +117,6 @@ final class WebSocketConnection {
                 .timeout(options.getHandshakeTimeout().toMillis(), TimeUnit.MILLISECONDS)
                 .recover(err -> Future.failedFuture(new HyphaException.ConnectionClosed("not connected: " + err.getMessage())))
                 .compose(v -> socket.writeBinaryMessage(frame));
-    }
-
-    /** A token of the send rate's bucket, if one is there; runs on the connection's context. */
-    private boolean takeSendToken() {
-        long now = System.nanoTime();
-        sendTokens = Math.min(options.getSendBurst(), sendTokens + (now - tokensAtNanos) / 1e9 * options.getMaxSendRate());
-        tokensAtNanos = now;
-        if (sendTokens >= 1) {
-            sendTokens -= 1;
-            return true;
-        }
-        return false;
-    }
-
-    private void schedulePacedSends() {
-        if (paceTimer >= 0) {
-            return;
-        }
-        long delayMs = Math.max(1, (long) Math.ceil(1000 / options.getMaxSendRate()));
-        paceTimer = vertx.setTimer(delayMs, t -> {
-            paceTimer = -1;
-            while (!paced.isEmpty() && takeSendToken()) {
-                Map.Entry<Buffer, Promise<Void>> next = paced.poll();
-                if (finished) {
-                    next.getValue().tryFail(new HyphaException.ConnectionClosed("Connection is closed"));
-                } else {
-                    sendNow(next.getKey()).onComplete(next.getValue());
-                }
-            }
-            if (!paced.isEmpty()) {
-                schedulePacedSends();
-            }
-        });
     }
 
     /** The user's disconnect: no reconnection afterwards. */
@@ -201,6 +153,10 @@ final class WebSocketConnection {
                 return;
             }
             WebSocket ws = ar.result();
+            if (ws instanceof io.vertx.core.http.impl.WebSocketImplBase<?> impl
+                    && !LargeFrameMaskingEncoder.install(impl.channelHandlerContext().pipeline())) {
+                LOG.debug("no WebSocket frame encoder found to replace; large frames are masked by Netty's");
+            }
             long timer = vertx.setTimer(options.getHandshakeTimeout().toMillis(), t -> {
                 if (result.tryFail(new HyphaException("no connection_info from " + uri + " within "
                         + options.getHandshakeTimeout().toSeconds() + " s"))) {
@@ -442,14 +398,7 @@ final class WebSocketConnection {
         }
         finished = true;
         stopTimers();
-        if (paceTimer >= 0) {
-            vertx.cancelTimer(paceTimer);
-            paceTimer = -1;
-        }
-        Map.Entry<Buffer, Promise<Void>> waiting;
-        while ((waiting = paced.poll()) != null) {
-            waiting.getValue().tryFail(cause);
-        }
+        pacer.close(cause);
         connected.tryFail(cause);
         listener.onClosed(cause);
     }

@@ -95,21 +95,51 @@ public final class HyphaRpcCli {
         run(context, svc, data, warmup, concurrency);
         long[] latencies = new long[calls];
         long gcStart = gcCollections();
+        long jitStart = jitCpuNanos();
         long cpuStart = processCpuNanos();
         long start = System.nanoTime();
         runMeasured(context, svc, data, calls, concurrency, latencies);
         double seconds = (System.nanoTime() - start) / 1e9;
         double cpuMsPerCall = (processCpuNanos() - cpuStart) / 1e6 / calls;
         double gcPer1000 = (gcCollections() - gcStart) * 1000.0 / calls;
+        double jitMsPerCall = (jitCpuNanos() - jitStart) / 1e6 / calls;
         Arrays.sort(latencies);
         JsonObject result = new JsonObject()
                 .put("client", "java").put("calls", calls).put("concurrency", concurrency).put("payload", payload)
                 .put("seconds", seconds).put("calls_per_s", calls / seconds).put("cpu_ms_per_call", cpuMsPerCall)
-                .put("gc_per_1000_calls", gcPer1000)
+                .put("gc_per_1000_calls", gcPer1000).put("jit_ms_per_call", jitMsPerCall)
                 .put("p50_ms", latencies[calls / 2] / 1e6)
                 .put("p99_ms", latencies[Math.min(calls - 1, (int) Math.ceil(calls * 0.99) - 1)] / 1e6);
         System.out.println(result.encode());
         get(client.disconnect().toCompletionStage().toCompletableFuture());
+    }
+
+    /**
+     * CPU time of the JIT compiler's threads so far (Linux: from /proc; 0 elsewhere). Part of the
+     * process's CPU, and a cost a long-running client pays once: a measured span that still holds
+     * much of it is not a steady state.
+     */
+    private static long jitCpuNanos() {
+        long ticks = 0;
+        try (java.nio.file.DirectoryStream<java.nio.file.Path> tasks =
+                     java.nio.file.Files.newDirectoryStream(java.nio.file.Path.of("/proc/self/task"))) {
+            for (java.nio.file.Path task : tasks) {
+                try {
+                    String name = java.nio.file.Files.readString(task.resolve("comm"));
+                    if (!name.startsWith("C1 CompilerThre") && !name.startsWith("C2 CompilerThre")) {
+                        continue;
+                    }
+                    String stat = java.nio.file.Files.readString(task.resolve("stat"));
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime
+                } catch (IOException | RuntimeException e) {
+                    // a compiler thread that ended meanwhile (the JVM adds and removes them as needed)
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+        return ticks * 10_000_000L; // USER_HZ is 100 on Linux
     }
 
     /** Collections of every collector (young and old) so far. */
