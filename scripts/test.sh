@@ -16,6 +16,8 @@ scripts/images.sh import
 
 rm -rf target/surefire-reports
 mvn -B verify "$@"
+# every dependency the code uses is declared and every declared one used (pom.xml says what only runs)
+mvn -B dependency:analyze-only
 
 # a skipped test proves nothing: treat one as a failure
 python3 - <<'PY'

@@ -102,7 +102,7 @@ public final class Main {
         List<JobType> types = JobTypes.enabled(config);
         List<String> typeNames = types.stream().map(JobType::name).toList();
         WorkerConfig.Verticles v = config.verticles();
-        Future<Void> chain = deploy("health", () -> new HealthVerticle(config.health().host(), config.health().port()), 1);
+        Future<Void> chain = deploy("health", () -> new HealthVerticle(config.health().host(), config.health().port(), typeNames), 1);
         for (JobType type : types) {
             chain = chain.compose(x -> deploy("job-launcher[" + type.name() + "]", () -> new JobLauncherVerticle(type, config, kube),
                     v.jobLauncher()));

@@ -71,7 +71,8 @@ public final class WorkerProcess implements AutoCloseable {
             HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + healthPort + "/health/ready")).timeout(Duration.ofSeconds(2)).build(),
                     HttpResponse.BodyHandlers.ofString());
-            return r.body().contains("\"UP\"") ? "UP" : "DOWN";
+            // the body lists each component's own status: a DOWN one among UP ones still says "UP" somewhere
+            return r.statusCode() == 200 ? "UP" : "DOWN";
         } catch (IOException e) {
             return null;
         } catch (InterruptedException e) {

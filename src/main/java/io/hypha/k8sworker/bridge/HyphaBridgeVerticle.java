@@ -9,6 +9,8 @@ import org.slf4j.LoggerFactory;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.HyphaOp;
 import io.hypha.k8sworker.bus.LeaderOp;
 import io.hypha.k8sworker.bus.Leadership;
@@ -27,7 +29,7 @@ import io.vertx.core.json.JsonObject;
 
 /**
  * Owns the Hypha connection: connects (and connects again), registers the {@link WorkerService},
- * reports the connection's state, and answers the other verticles' Hypha questions over the bus.
+ * tells the health checks whether it is connected, and answers the other verticles' Hypha questions over the bus.
  * The service's calls become event-bus requests; failures reach callers as {@code WorkerException}s.
  */
 public final class HyphaBridgeVerticle extends VerticleBase {
@@ -64,7 +66,8 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         Callers callers = new Callers(config.callers(), () -> client);
         service = new WorkerService(config, bus, callers, jobTypes, new StartCall(vertx, config, bus, callers, jobTypes, metrics));
         consumer = vertx.eventBus().consumer(Addresses.HYPHA, new OperationHandlers()
-                .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body))));
+                .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body)))
+                .on(HealthOp.CHECK, body -> Health.answer(connected(), new JsonObject().put("connected", connected()))));
         vertx.eventBus().<JsonObject>consumer(Addresses.LEADER_STATUS, m -> {
             leading = Leadership.fromJson(m.body()).leading();
             syncLeaderService();
@@ -158,19 +161,16 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 client = c;
                 leaderServiceRegistered = false;
                 c.connectionStateHandler(state -> {
-                    publishStatus();
                     if (state == HyphaClient.ConnectionState.CLOSED && !stopping && client == c) {
                         // the client gave up (e.g. the server refused its reconnection): start over with
                         // a new connection rather than stay unregistered until someone restarts the worker
                         LOG.warn("the connection to Hypha ended ({}); connecting again", c.closeCause() == null ? "closed"
                                 : c.closeCause().getMessage());
                         client = null;
-                        publishStatus();
                         retry(2);
                     }
                 });
                 LOG.info("registered {} (job types {}) as {}", firstId, jobTypes.names(), registered.result());
-                publishStatus();
                 syncLeaderService();
                 done.complete();
             });
@@ -201,7 +201,6 @@ public final class HyphaBridgeVerticle extends VerticleBase {
     @Override
     public Future<?> stop() {
         stopping = true;
-        vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject().put("connected", false));
         if (client == null) {
             return consumer.unregister();
         }
@@ -216,9 +215,9 @@ public final class HyphaBridgeVerticle extends VerticleBase {
                 .compose(v -> consumer.unregister());
     }
 
-    private void publishStatus() {
-        vertx.eventBus().publish(Addresses.HYPHA_STATUS, new JsonObject()
-                .put("connected", client != null && client.state() == HyphaClient.ConnectionState.CONNECTED));
+    /** Ready: connected, the worker service registered, and not leaving. */
+    private boolean connected() {
+        return !stopping && client != null && client.state() == HyphaClient.ConnectionState.CONNECTED;
     }
 
     private Future<JsonObject> awaitService(ServiceWait wait) {

@@ -28,12 +28,6 @@ public final class Addresses {
     /** Publish: this replica's leadership changed ({@link Leadership}). */
     public static final String LEADER_STATUS = "leader.status";
 
-    /** Publish: the bridge's connection state ({@code {connected: bool}}). */
-    public static final String HYPHA_STATUS = "hypha.status";
-
-    /** Publish: the service-watcher's view of the Kubernetes API ({@code {reachable: bool}}). */
-    public static final String KUBERNETES_STATUS = "kubernetes.status";
-
     /** Headers that go with requests. */
     public static final class Headers {
         public static final String OPERATION = "op";

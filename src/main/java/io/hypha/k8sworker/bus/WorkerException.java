@@ -2,6 +2,9 @@ package io.hypha.k8sworker.bus;
 
 import java.util.List;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
@@ -16,6 +19,8 @@ public final class WorkerException extends RuntimeException {
     /** What hypha-rpc's _STALE_SERVICE_ERROR_PATTERNS match (case-sensitively) to retry a call. */
     private static final List<String> RETRY_WORDS = List.of("Peer", "Method not found", "Session not found",
             "Method expired or not found", "Connection was closed", "Connection is closed");
+
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerException.class);
 
     private final ErrorCode code;
 
@@ -76,8 +81,9 @@ public final class WorkerException extends RuntimeException {
         } else if (error instanceof ReplyException r && r.failureType() == ReplyFailure.RECIPIENT_FAILURE) {
             message.fail(r.failureCode(), r.getMessage());
         } else {
-            message.fail(ErrorCode.INTERNAL.code(), safeText("internal error: " + error.getClass().getSimpleName()
-                    + (error.getMessage() == null ? "" : ": " + error.getMessage())));
+            // a bug, not an answer: its class, message and trace go to the log, not to the caller
+            LOG.error("internal error answering a request to {}", message.address(), error);
+            message.fail(ErrorCode.INTERNAL.code(), "internal error (the worker's log has the details)");
         }
     }
 

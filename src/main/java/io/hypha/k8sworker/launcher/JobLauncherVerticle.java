@@ -9,6 +9,8 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.CompileRequest;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.JobTypeOp;
 import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.Launched;
@@ -49,7 +51,9 @@ public final class JobLauncherVerticle extends VerticleBase {
                     CompileRequest request = CompileRequest.fromJson(body);
                     return Future.succeededFuture(new JsonObject(type.compile(request.manifest(), request.fromAppController()).toMap()));
                 })
-                .on(JobTypeOp.LAUNCH, body -> launch(LaunchRequest.fromJson(body))));
+                .on(JobTypeOp.LAUNCH, body -> launch(LaunchRequest.fromJson(body)))
+                // ready as soon as it answers: it needs nothing but its own address
+                .on(HealthOp.CHECK, body -> Health.answer(true, null)));
         return consumer.completion();
     }
 

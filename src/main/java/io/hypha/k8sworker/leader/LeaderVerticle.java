@@ -13,6 +13,8 @@ import io.fabric8.kubernetes.client.extended.leaderelection.LeaderElectionConfig
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderElector;
 import io.fabric8.kubernetes.client.extended.leaderelection.resourcelock.LeaseLock;
 import io.hypha.k8sworker.bus.Addresses;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.LeaderOp;
 import io.hypha.k8sworker.bus.Leadership;
 import io.hypha.k8sworker.bus.OperationHandlers;
@@ -53,7 +55,9 @@ public final class LeaderVerticle extends VerticleBase {
     @Override
     public Future<?> start() {
         consumer = vertx.eventBus().consumer(Addresses.LEADER, new OperationHandlers()
-                .on(LeaderOp.STATUS, body -> Future.succeededFuture(leadership.toJson())));
+                .on(LeaderOp.STATUS, body -> Future.succeededFuture(leadership.toJson()))
+                // a replica that does not lead serves all the same
+                .on(HealthOp.CHECK, body -> Health.answer(true, leadership.toJson())));
         return consumer.completion().onSuccess(v -> {
             if (settings.leaderElection()) {
                 startElection();

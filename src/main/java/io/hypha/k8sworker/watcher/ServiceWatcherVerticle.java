@@ -26,6 +26,8 @@ import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.Health;
+import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.HyphaOp;
 import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
@@ -88,6 +90,8 @@ public final class ServiceWatcherVerticle extends VerticleBase {
     private SharedIndexInformer<Pod> podInformer;
     private SharedIndexInformer<Event> eventInformer;
     private long healthTimer = -1;
+    /** The API server's answer to the last reachability check (every 10 s: a probe need not wait for one). */
+    private boolean apiServerAnswered;
     private long suspendedTimer = -1;
     /** Our Jobs seen suspended (a launch in progress, or one a killed worker left): name to when first seen, in nanos. */
     private final Map<String, Long> suspendedSince = new HashMap<>();
@@ -112,14 +116,14 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         Future<SharedIndexInformer<Job>> jobs = Future.fromCompletionStage(kube.informJobs(selector(), handler(this::onJob, this::onJobDeleted)), context);
         Future<SharedIndexInformer<Pod>> pods = Future.fromCompletionStage(kube.informPods(selector(), handler(this::onPod, this::onPodDeleted)), context);
         Future<SharedIndexInformer<Event>> events = Future.fromCompletionStage(kube.informEvents(handler(this::onEvent, e -> { })), context);
-        healthTimer = vertx.setPeriodic(10_000, t -> publishReachability());
+        healthTimer = vertx.setPeriodic(10_000, t -> checkReachability());
         long graceMs = config.kubernetes().suspendedGraceSeconds() * 1000L;
         suspendedTimer = vertx.setPeriodic(Math.max(500, Math.min(10_000, graceMs / 4)), t -> removeAbandonedLaunches());
         return Future.all(jobs, pods, events, consumer.completion()).onSuccess(v -> {
             jobInformer = jobs.result();
             podInformer = pods.result();
             eventInformer = events.result();
-            vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject().put("reachable", true));
+            apiServerAnswered = true;
             LOG.info("watching {} session(s) in namespace {}", jobsByName.size(), kube.namespace());
         });
     }
@@ -141,14 +145,15 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         return consumer.unregister();
     }
 
+    private void checkReachability() {
+        Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> apiServerAnswered = ar.succeeded() && ar.result());
+    }
+
     /** Ready for Kubernetes: the API server answers and every informer is watching (so our view is current). */
-    private void publishReachability() {
-        Future.fromCompletionStage(kube.reachable(), context).onComplete(ar -> {
-            boolean watching = jobInformer != null && jobInformer.isWatching() && podInformer != null && podInformer.isWatching()
-                    && eventInformer != null && eventInformer.isWatching();
-            vertx.eventBus().publish(Addresses.KUBERNETES_STATUS, new JsonObject()
-                    .put("reachable", ar.succeeded() && ar.result() && watching));
-        });
+    private Future<JsonObject> health() {
+        boolean watching = jobInformer != null && jobInformer.isWatching() && podInformer != null && podInformer.isWatching()
+                && eventInformer != null && eventInformer.isWatching();
+        return Health.answer(apiServerAnswered && watching, new JsonObject().put("apiServer", apiServerAnswered).put("watching", watching));
     }
 
     /**
@@ -299,6 +304,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
 
     private OperationHandlers handlers() {
         return new OperationHandlers()
+                .on(HealthOp.CHECK, body -> health())
                 .on(SessionOp.LIST, body -> Future.succeededFuture(list(SessionRequest.fromJson(body))))
                 .on(SessionOp.GET, body -> Future.succeededFuture(owned(SessionRequest.fromJson(body)).toInfo()))
                 .on(SessionOp.AWAIT, body -> await(StartWatch.fromJson(body)))
