@@ -3,15 +3,9 @@ package io.hypha.k8sworker;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 import org.slf4j.Logger;
@@ -23,7 +17,7 @@ import io.fabric8.kubernetes.client.vertx5.Vertx5HttpClientFactory;
 import io.hypha.k8sworker.bridge.HyphaBridgeVerticle;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.health.HealthVerticle;
-import io.hypha.k8sworker.kube.KubeOps;
+import io.hypha.k8sworker.kube.Fabric8KubeOps;
 import io.hypha.k8sworker.launcher.JobLauncherVerticle;
 import io.hypha.k8sworker.leader.LeaderVerticle;
 import io.hypha.k8sworker.launcher.JobType;
@@ -49,35 +43,24 @@ public final class Main {
     private final WorkerConfig config;
     private final Vertx vertx;
     private final KubernetesClient kubernetes;
-    private final ExecutorService kubePool;
-    private final ExecutorService logPool;
+    private final Fabric8KubeOps kube;
     private final List<String> deployments = new ArrayList<>();
 
     /** {@code kubernetes} makes the Kubernetes client on the worker's Vert.x instance. */
     public Main(WorkerConfig config, Function<Vertx, KubernetesClient> kubernetes) {
         this.config = config;
         // one event loop per core the JVM may use (its container's CPU limit), not Vert.x's two per core:
-        // the loops only route frames and events, blocking calls run on the pools below
+        // the loops only route frames and events, blocking calls run on the executors below
         this.vertx = Vertx.builder().with(new VertxOptions().setEventLoopPoolSize(Runtime.getRuntime().availableProcessors())
                 .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true)
                         .setPrometheusOptions(new VertxPrometheusOptions().setEnabled(true)))).build();
         // fabric8 would otherwise start a Vert.x instance of its own, with its own event loops and threads
         this.kubernetes = kubernetes.apply(vertx);
-        AtomicInteger threads = new AtomicInteger();
-        this.kubePool = Executors.newFixedThreadPool(config.kubernetes().workerPoolSize(), r -> {
-            Thread t = new Thread(r, "k8s-ops-" + threads.getAndIncrement());
-            t.setDaemon(true);
-            return t;
-        });
-        // get_logs' reads: a few threads and a bounded queue of their own; a read beyond it is refused
-        AtomicInteger logThreads = new AtomicInteger();
+        // blocking Kubernetes calls on named shared worker executors of this Vert.x (they show in its
+        // metrics); get_logs' reads on a bounded one of their own, so that a flood never delays a launch
         WorkerConfig.Logs logs = config.logs();
-        this.logPool = new ThreadPoolExecutor(logs.threads(), logs.threads(), 0, TimeUnit.MILLISECONDS,
-                logs.queue() == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(logs.queue()), r -> {
-                    Thread t = new Thread(r, "k8s-logs-" + logThreads.getAndIncrement());
-                    t.setDaemon(true);
-                    return t;
-                }, new ThreadPoolExecutor.AbortPolicy());
+        this.kube = new Fabric8KubeOps(vertx, this.kubernetes, config.kubernetes().namespace(), config.kubernetes().workerPoolSize(),
+                logs.threads(), logs.queue());
     }
 
     public static void main(String[] args) {
@@ -98,7 +81,6 @@ public final class Main {
     }
 
     public Future<Void> start() {
-        KubeOps kube = new KubeOps(kubernetes, config.kubernetes().namespace(), kubePool, logPool);
         List<JobType> types = JobTypes.enabled(config);
         List<String> typeNames = types.stream().map(JobType::name).toList();
         WorkerConfig.Verticles v = config.verticles();
@@ -143,8 +125,7 @@ public final class Main {
             chain = chain.compose(x -> vertx.undeploy(id).otherwiseEmpty());
         }
         return chain.eventually(() -> {
-            kubePool.shutdownNow();
-            logPool.shutdownNow();
+            kube.close();
             kubernetes.close();
             return vertx.close();
         });

@@ -226,7 +226,7 @@ class ChartRbacTest {
         assertThat(config.verticles().jobLauncher()).isEqualTo(4);
         assertThat(config.health().port()).isEqualTo(8080);
         assertThat(config.health().host()).isEqualTo("0.0.0.0");
-        assertThat(config.jobType("claude-agent").getString("image")).isEqualTo("oeway/deno-claude-code:0.1.2");
+        assertThat(config.jobType("claude-agent").image()).isEqualTo("oeway/deno-claude-code:0.1.2");
         assertThat(config.jobTypeEnabled("conda-worker")).isTrue();
     }
 

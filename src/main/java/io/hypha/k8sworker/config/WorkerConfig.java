@@ -1,36 +1,30 @@
 package io.hypha.k8sworker.config;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
+import static io.hypha.k8sworker.config.Settings.bool;
+import static io.hypha.k8sworker.config.Settings.list;
+import static io.hypha.k8sworker.config.Settings.num;
+import static io.hypha.k8sworker.config.Settings.quantities;
+import static io.hypha.k8sworker.config.Settings.str;
+import static io.hypha.k8sworker.config.Settings.stringMap;
+import static io.hypha.k8sworker.config.Settings.sub;
+import static io.hypha.k8sworker.config.Settings.tolerations;
+
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
-import org.yaml.snakeyaml.LoaderOptions;
-import org.yaml.snakeyaml.Yaml;
-import org.yaml.snakeyaml.constructor.SafeConstructor;
-
 import io.fabric8.kubernetes.api.model.Quantity;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
 /**
  * The worker's settings: {@code conf/config.yaml} (or the copy inside the jar), overridden by
- * environment variables. Loaded once at start-up, before any event loop runs.
+ * environment variables (see {@link ConfigFile}). Loaded once at start-up, before any event loop runs.
  */
-public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTypes, Policy policy, Verticles verticles,
-                           Health health, Logs logs, Callers callers, Replicas replicas, Ports ports) {
+public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTypeSettings> jobTypes, Policy policy,
+                           Verticles verticles, Health health, Logs logs, Callers callers, Replicas replicas, Ports ports) {
 
-    /** claude-agent's requests and limits when jobTypes.claude-agent sets none. */
-    public static final String AGENT_CPU_REQUEST = "500m";
-    public static final String AGENT_MEMORY_REQUEST = "512Mi";
-    public static final String AGENT_CPU_LIMIT = "2";
-    public static final String AGENT_MEMORY_LIMIT = "2Gi";
-
-    public record Hypha(String serverUrl, String workspace, String token, String clientId, String serviceId,
+    public record Hypha(String serverUrl, String workspace, @SecretSetting String token, String clientId, String serviceId,
                         String visibility, String publicServerUrl, int methodTimeoutSeconds, int sendRatePerSecond,
                         int sendBurst) {
         /** What launched programs use to reach Hypha. */
@@ -48,8 +42,6 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                              boolean keepFailedJobs, int workerPoolSize, int suspendedGraceSeconds,
                              Map<String, String> jobNodeSelector, List<Map<String, Object>> jobTolerations) {
     }
-
-    static final java.util.Set<String> TOLERATION_FIELDS = java.util.Set.of("key", "operator", "value", "effect", "tolerationSeconds");
 
     /**
      * What callers may ask for. Quantities are Kubernetes quantities; a maximum of 0 sessions means no
@@ -105,7 +97,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
     /**
      * Sessions' web ports (manifest.ports), published as Hypha ASGI apps: how many one session may
      * publish, the widest visibility they may have, how long a port may take to answer once its pod
-     * runs, and the proxy's timeouts towards the pod. See conf/config.yaml.
+     * runs, the proxy's timeouts towards the pod, and the Hypha URL browsers use. See conf/config.yaml.
      */
     public record Ports(int maxPerSession, String maxVisibility, int readySeconds, int connectTimeoutSeconds, int readTimeoutSeconds,
                         String baseUrl) {
@@ -116,107 +108,9 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         }
     }
 
-    /** The original worker's variables, mapped to their config paths. */
-    static final Map<String, String> LEGACY_ENV = Map.ofEntries(
-            Map.entry("HYPHA_SERVER_URL", "hypha.serverUrl"),
-            Map.entry("HYPHA_WORKSPACE", "hypha.workspace"),
-            Map.entry("HYPHA_TOKEN", "hypha.token"),
-            Map.entry("HYPHA_CLIENT_ID", "hypha.clientId"),
-            Map.entry("HYPHA_SERVICE_ID", "hypha.serviceId"),
-            Map.entry("HYPHA_VISIBILITY", "hypha.visibility"),
-            Map.entry("HYPHA_PUBLIC_SERVER_URL", "hypha.publicServerUrl"),
-            Map.entry("HYPHA_K8S_NAMESPACE", "kubernetes.namespace"),
-            Map.entry("HYPHA_K8S_DEFAULT_TIMEOUT", "kubernetes.defaultTimeout"),
-            Map.entry("HYPHA_K8S_MAX_TIMEOUT", "kubernetes.maxTimeout"),
-            Map.entry("HYPHA_K8S_IMAGE_PULL_POLICY", "kubernetes.imagePullPolicy"));
-
-    static final String ENV_PREFIX = "HYPHA_K8S_WORKER_";
-
     /** Loads the file (null: {@code conf/config.yaml} if present, else the defaults inside the jar) and applies the environment. */
     public static WorkerConfig load(Path file, Map<String, String> env) {
-        JsonObject tree = new JsonObject(readYaml(file));
-        applyEnv(tree, env);
-        return fromJson(tree);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> readYaml(Path file) {
-        Yaml yaml = new Yaml(new SafeConstructor(new LoaderOptions()));
-        try {
-            Path path = file != null ? file : Path.of("conf/config.yaml");
-            if (Files.isRegularFile(path)) {
-                try (InputStream in = Files.newInputStream(path)) {
-                    return (Map<String, Object>) yaml.load(in);
-                }
-            }
-            if (file != null) {
-                throw new IllegalArgumentException("config file not found: " + file);
-            }
-            try (InputStream in = WorkerConfig.class.getResourceAsStream("/config.yaml")) {
-                if (in == null) {
-                    throw new IllegalStateException("no conf/config.yaml and no default config in the jar");
-                }
-                return (Map<String, Object>) yaml.load(in);
-            }
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read the configuration: " + e.getMessage(), e);
-        }
-    }
-
-    static void applyEnv(JsonObject tree, Map<String, String> env) {
-        LEGACY_ENV.forEach((name, path) -> {
-            String v = env.get(name);
-            if (v != null) {
-                set(tree, path, v);
-            }
-        });
-        for (Map.Entry<String, String> e : env.entrySet()) {
-            if (e.getKey().startsWith(ENV_PREFIX)) {
-                String path = pathFromEnv(tree, e.getKey().substring(ENV_PREFIX.length()));
-                if (path != null) {
-                    set(tree, path, e.getValue());
-                }
-            }
-        }
-    }
-
-    /** Finds the config path whose upper-cased, underscore-joined form is the variable's suffix. */
-    private static String pathFromEnv(JsonObject tree, String suffix) {
-        for (String path : leafPaths(tree, "")) {
-            String envForm = path.replaceAll("([a-z])([A-Z])", "$1_$2").replace('.', '_').replace('-', '_').toUpperCase(Locale.ROOT);
-            if (envForm.equals(suffix)) {
-                return path;
-            }
-        }
-        return null;
-    }
-
-    private static List<String> leafPaths(JsonObject node, String prefix) {
-        List<String> out = new java.util.ArrayList<>();
-        for (String key : node.fieldNames()) {
-            Object v = node.getValue(key);
-            // an empty map (e.g. kubernetes.jobNodeSelector: {}) is a setting of its own
-            if (v instanceof JsonObject child && !child.isEmpty()) {
-                out.addAll(leafPaths(child, prefix + key + "."));
-            } else {
-                out.add(prefix + key);
-            }
-        }
-        return out;
-    }
-
-    private static void set(JsonObject tree, String path, String value) {
-        String[] parts = path.split("\\.");
-        JsonObject node = tree;
-        for (int i = 0; i < parts.length - 1; i++) {
-            JsonObject child = node.getJsonObject(parts[i]);
-            if (child == null) {
-                child = new JsonObject();
-                node.put(parts[i], child);
-            }
-            node = child;
-        }
-        node.put(parts[parts.length - 1], value);
+        return fromJson(ConfigFile.read(file, env));
     }
 
     static WorkerConfig fromJson(JsonObject t) {
@@ -237,7 +131,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
                         num(k, "startTimeoutSeconds", 300), num(k, "unschedulableGraceSeconds", 60),
                         bool(k, "keepFailedJobs", false), num(k, "workerPoolSize", 8), num(k, "suspendedGraceSeconds", 60),
                         stringMap(k, "jobNodeSelector"), tolerations(k, "jobTolerations")),
-                t.getJsonObject("jobTypes", new JsonObject()),
+                jobTypes(t.getJsonObject("jobTypes", new JsonObject())),
                 new Policy(list(p, "allowedImages", List.of("**")),
                         quantities(pr, "defaultRequests", Map.of("cpu", "100m", "memory", "256Mi")),
                         quantities(pr, "defaultLimits", Map.of("cpu", "1", "memory", "1Gi")),
@@ -260,11 +154,24 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         return config;
     }
 
+    private static Map<String, JobTypeSettings> jobTypes(JsonObject given) {
+        Map<String, JobTypeSettings> out = new LinkedHashMap<>();
+        for (String type : given.fieldNames()) {
+            out.put(type, JobTypeSettings.fromJson(type, sub(given, type)));
+        }
+        return Map.copyOf(out);
+    }
+
     private static Replicas replicas(JsonObject r, String serviceId) {
         String replicaServiceId = str(r, "replicaServiceId", "");
         return new Replicas(bool(r, "leaderElection", false), str(r, "leaseName", "hypha-k8s-worker"),
                 num(r, "leaseDurationSeconds", 8), num(r, "renewDeadlineSeconds", 6), num(r, "retryPeriodSeconds", 2),
                 replicaServiceId.isBlank() ? serviceId + "-replicas" : replicaServiceId);
+    }
+
+    private static Ports ports(JsonObject o) {
+        return new Ports(num(o, "maxPerSession", 4), str(o, "maxVisibility", "protected"), num(o, "readySeconds", 300),
+                num(o, "connectTimeoutSeconds", 5), num(o, "readTimeoutSeconds", 60), str(o, "baseUrl", ""));
     }
 
     private static Logs logs(JsonObject l) {
@@ -277,11 +184,6 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         }
         return new Logs(num(l, "tailLines", 1000), num(l, "limitBytes", 262144), ratePerSecond, num(l, "burst", 10),
                 num(l, "threads", 2), num(l, "queue", 32));
-    }
-
-    private static Ports ports(JsonObject o) {
-        return new Ports(num(o, "maxPerSession", 4), str(o, "maxVisibility", "protected"), num(o, "readySeconds", 300),
-                num(o, "connectTimeoutSeconds", 5), num(o, "readTimeoutSeconds", 60), str(o, "baseUrl", ""));
     }
 
     private void validate() {
@@ -314,23 +216,11 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         checkOrdered("policy.resources.defaultLimits.cpu", policy.defaultLimits().get("cpu"), "policy.resources.maxCpu", policy.maxCpu());
         checkOrdered("policy.resources.defaultLimits.memory", policy.defaultLimits().get("memory"), "policy.resources.maxMemory",
                 policy.maxMemory());
-        if (jobTypeEnabled("claude-agent")) {
-            JsonObject agent = jobType("claude-agent");
-            String cpuLimit = agent.getString("cpuLimit", AGENT_CPU_LIMIT);
-            String memoryLimit = agent.getString("memoryLimit", AGENT_MEMORY_LIMIT);
-            checkOrdered("jobTypes.claude-agent.cpuRequest", agent.getString("cpuRequest", AGENT_CPU_REQUEST),
-                    "jobTypes.claude-agent.cpuLimit", cpuLimit);
-            checkOrdered("jobTypes.claude-agent.memoryRequest", agent.getString("memoryRequest", AGENT_MEMORY_REQUEST),
-                    "jobTypes.claude-agent.memoryLimit", memoryLimit);
-            checkOrdered("jobTypes.claude-agent.cpuLimit", cpuLimit, "policy.resources.maxCpu", policy.maxCpu());
-            checkOrdered("jobTypes.claude-agent.memoryLimit", memoryLimit, "policy.resources.maxMemory", policy.maxMemory());
-        }
-        for (String type : jobTypes.fieldNames()) {
-            Object allowedEnv = jobType(type).getValue("allowedEnv");
-            if (allowedEnv != null && !(allowedEnv instanceof JsonArray a && a.stream().allMatch(String.class::isInstance))) {
-                throw new IllegalArgumentException("jobTypes." + type + ".allowedEnv must be a list of variable names, got " + allowedEnv);
+        jobTypes.forEach((type, settings) -> {
+            if (settings.enabled()) {
+                checkTypeResources(type, settings);
             }
-        }
+        });
         for (String glob : policy.allowedImages()) {
             if (glob.contains("@") || glob.lastIndexOf(':') > glob.lastIndexOf('/')) {
                 // patterns match <registry>/<repository> only, so a tag would make the pattern match nothing
@@ -356,10 +246,6 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         atLeast("logs.burst", logs.burst(), 1);
         atLeast("logs.threads", logs.threads(), 1);
         atLeast("logs.queue", logs.queue(), 0);
-        if (!(logs.ratePerSecond() > 0) || Double.isInfinite(logs.ratePerSecond())) {
-            throw new IllegalArgumentException("logs.ratePerSecond must be a positive number, got " + logs.ratePerSecond());
-        }
-        validateCallers();
         atLeast("ports.maxPerSession", ports.maxPerSession(), 0);
         atLeast("ports.readySeconds", ports.readySeconds(), 1);
         atLeast("ports.connectTimeoutSeconds", ports.connectTimeoutSeconds(), 1);
@@ -367,6 +253,10 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         if (!Callers.VISIBILITIES.contains(ports.maxVisibility())) {
             throw new IllegalArgumentException("ports.maxVisibility must be protected, unlisted or public, got " + ports.maxVisibility());
         }
+        if (!(logs.ratePerSecond() > 0) || Double.isInfinite(logs.ratePerSecond())) {
+            throw new IllegalArgumentException("logs.ratePerSecond must be a positive number, got " + logs.ratePerSecond());
+        }
+        validateCallers();
         if (kubernetes.suspendedGraceSeconds() < 1) {
             throw new IllegalArgumentException("kubernetes.suspendedGraceSeconds must be at least 1");
         }
@@ -403,11 +293,11 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
             throw new IllegalArgumentException("policy.maxAgentVisibility must be protected, unlisted or public, got "
                     + callers.maxAgentVisibility());
         }
-        for (String type : List.of("claude-agent", "conda-worker")) {
+        for (Map.Entry<String, JobTypeSettings> type : jobTypes.entrySet()) {
             // a type default the policy refuses would make every manifest without a visibility fail
-            String visibility = jobType(type).getString("visibility", "protected");
-            if (jobTypeEnabled(type) && !callers.agentVisibilityAllowed(visibility)) {
-                throw new IllegalArgumentException("jobTypes." + type + ".visibility (" + visibility
+            String visibility = type.getValue().visibility();
+            if (type.getValue().enabled() && !callers.agentVisibilityAllowed(visibility)) {
+                throw new IllegalArgumentException("jobTypes." + type.getKey() + ".visibility (" + visibility
                         + ") is wider than policy.maxAgentVisibility (" + callers.maxAgentVisibility() + ")");
             }
         }
@@ -422,12 +312,10 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
 
     private Map<String, String> quantityPaths() {
         Map<String, String> out = new LinkedHashMap<>();
-        for (String key : List.of("cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit")) {
-            String value = jobType("claude-agent").getString(key);
-            if (value != null) {
-                out.put("jobTypes.claude-agent." + key, value);
-            }
-        }
+        jobTypes.forEach((type, settings) -> {
+            settings.requests().forEach((name, value) -> out.put("jobTypes." + type + "." + name + "Request", value));
+            settings.limits().forEach((name, value) -> out.put("jobTypes." + type + "." + name + "Limit", value));
+        });
         out.put("policy.resources.maxCpu", policy.maxCpu());
         out.put("policy.resources.maxMemory", policy.maxMemory());
         policy.defaultRequests().forEach((k, v) -> out.put("policy.resources.defaultRequests." + k, v));
@@ -435,160 +323,35 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, JsonObject jobTyp
         return out;
     }
 
-    /** The settings of one job type ({@code jobTypes.<name>}), empty if none. */
-    public JsonObject jobType(String name) {
-        return jobTypes.getJsonObject(name, new JsonObject());
+    /** The settings of one job type ({@code jobTypes.<name>}); a type the file does not name is served, with none. */
+    public JobTypeSettings jobType(String name) {
+        JobTypeSettings settings = jobTypes.get(name);
+        return settings != null ? settings : JobTypeSettings.unset();
     }
 
     public boolean jobTypeEnabled(String name) {
-        return bool(jobType(name), "enabled", true);
+        return jobType(name).enabled();
     }
 
-    /** The effective settings without secrets, for the start-up log. */
+    /** A type's default requests and limits: each at most its limit, each limit within the policy's maximum. */
+    private void checkTypeResources(String type, JobTypeSettings settings) {
+        String prefix = "jobTypes." + type + ".";
+        for (String name : List.of("cpu", "memory")) {
+            String request = settings.requests().get(name);
+            String limit = settings.limits().get(name);
+            checkOrdered(prefix + name + "Request", request, prefix + name + "Limit", limit);
+        }
+        checkOrdered(prefix + "cpuLimit", settings.limits().get("cpu"), "policy.resources.maxCpu", policy.maxCpu());
+        checkOrdered(prefix + "memoryLimit", settings.limits().get("memory"), "policy.resources.maxMemory", policy.maxMemory());
+    }
+
+    /**
+     * The effective settings for the start-up log: every setting, those marked {@link SecretSetting}
+     * hidden. The caller rules show under {@code policy}, where the file has them.
+     */
     public JsonObject redacted() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("hypha", new JsonObject().put("serverUrl", hypha.serverUrl()).put("workspace", hypha.workspace())
-                .put("token", hypha.token().isEmpty() ? "" : "***").put("serviceId", hypha.serviceId())
-                .put("visibility", hypha.visibility()).put("sendRatePerSecond", hypha.sendRatePerSecond())
-                .put("sendBurst", hypha.sendBurst()));
-        m.put("kubernetes", new JsonObject().put("namespace", kubernetes.namespace()).put("defaultTimeout", kubernetes.defaultTimeout())
-                .put("maxTimeout", kubernetes.maxTimeout()).put("imagePullPolicy", kubernetes.imagePullPolicy())
-                .put("ttlSecondsAfterFinished", kubernetes.ttlSecondsAfterFinished())
-                .put("startTimeoutSeconds", kubernetes.startTimeoutSeconds()).put("keepFailedJobs", kubernetes.keepFailedJobs())
-                .put("suspendedGraceSeconds", kubernetes.suspendedGraceSeconds())
-                .put("jobNodeSelector", kubernetes.jobNodeSelector()).put("jobTolerations", kubernetes.jobTolerations()));
-        m.put("policy", new JsonObject().put("allowedImages", policy.allowedImages())
-                .put("defaultRequests", policy.defaultRequests()).put("defaultLimits", policy.defaultLimits())
-                .put("maxCpu", policy.maxCpu()).put("maxMemory", policy.maxMemory()).put("maxGpus", policy.maxGpus())
-                .put("maxSessionsPerWorkspace", policy.maxSessionsPerWorkspace()).put("maxSessionsTotal", policy.maxSessionsTotal())
-                .put("allowNodeSelector", policy.allowNodeSelector()).put("allowTolerations", policy.allowTolerations())
-                .put("allowedServiceAccounts", policy.allowedServiceAccounts()).put("allowedSecretNames", policy.allowedSecretNames())
-                .put("allowAnonymous", callers.allowAnonymous()).put("maxSessionsPerUser", callers.maxSessionsPerUser())
-                .put("operatorSecretTypes", new JsonObject().put("ownWorkspace", callers.operatorSecretOwnWorkspace())
-                        .put("allowedWorkspaces", callers.operatorSecretWorkspaces())
-                        .put("allowedUsers", callers.operatorSecretUsers()))
-                .put("maxAgentVisibility", callers.maxAgentVisibility())
-                .put("maxManifestBytes", policy.maxManifestBytes()).put("allowedVolumeClaims", policy.allowedVolumeClaims())
-                .put("allowExecute", policy.allowExecute()).put("maxExecuteOutputBytes", policy.maxExecuteOutputBytes()));
-        m.put("logs", new JsonObject().put("tailLines", logs.tailLines()).put("limitBytes", logs.limitBytes())
-                .put("ratePerSecond", logs.ratePerSecond()).put("burst", logs.burst()).put("threads", logs.threads())
-                .put("queue", logs.queue()));
-        m.put("verticles", new JsonObject().put("hyphaBridge", verticles.hyphaBridge()).put("jobLauncher", verticles.jobLauncher())
-                .put("serviceWatcher", verticles.serviceWatcher()));
-        m.put("health", new JsonObject().put("host", health.host()).put("port", health.port()));
-        m.put("ports", new JsonObject().put("maxPerSession", ports.maxPerSession()).put("maxVisibility", ports.maxVisibility())
-                .put("readySeconds", ports.readySeconds()).put("connectTimeoutSeconds", ports.connectTimeoutSeconds())
-                .put("readTimeoutSeconds", ports.readTimeoutSeconds()).put("baseUrl", ports.baseUrl()));
-        return new JsonObject(m);
-    }
-
-    /** A map of strings (YAML), or "k=v,k2=v2" from an environment variable. */
-    static Map<String, String> stringMap(JsonObject o, String key) {
-        Object v = o.getValue(key);
-        Map<String, String> out = new LinkedHashMap<>();
-        if (v == null || v.toString().isBlank()) {
-            return out;
-        }
-        if (v instanceof JsonObject m) {
-            m.forEach(e -> {
-                if (!(e.getValue() instanceof String || e.getValue() instanceof Number || e.getValue() instanceof Boolean)) {
-                    throw new IllegalArgumentException("kubernetes." + key + "." + e.getKey() + " must be a string, got " + e.getValue());
-                }
-                out.put(e.getKey(), e.getValue().toString());
-            });
-            return out;
-        }
-        for (String pair : v.toString().split(",")) {
-            int eq = pair.indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("kubernetes." + key + " must be a map, or key=value pairs separated by commas, got " + v);
-            }
-            out.put(pair.substring(0, eq).trim(), pair.substring(eq + 1).trim());
-        }
+        JsonObject out = Redaction.of(this);
+        out.getJsonObject("policy").mergeIn((JsonObject) out.remove("callers"));
         return out;
-    }
-
-    /** Kubernetes tolerations (key, operator, value, effect, tolerationSeconds), as YAML or as JSON from an environment variable. */
-    static List<Map<String, Object>> tolerations(JsonObject o, String key) {
-        Object v = o.getValue(key);
-        if (v == null || v.toString().isBlank()) {
-            return List.of();
-        }
-        JsonArray items;
-        try {
-            items = v instanceof JsonArray a ? a : new JsonArray(v.toString());
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("kubernetes." + key + " must be a list of tolerations, got " + v);
-        }
-        List<Map<String, Object>> out = new java.util.ArrayList<>();
-        for (int i = 0; i < items.size(); i++) {
-            if (!(items.getValue(i) instanceof JsonObject t)) {
-                throw new IllegalArgumentException("kubernetes." + key + "[" + i + "] must be a toleration (a map), got " + items.getValue(i));
-            }
-            for (String field : t.fieldNames()) {
-                if (!TOLERATION_FIELDS.contains(field)) {
-                    throw new IllegalArgumentException("kubernetes." + key + "[" + i + "]." + field + " is not a toleration field (one of "
-                            + new java.util.TreeSet<>(TOLERATION_FIELDS) + ")");
-                }
-            }
-            Object seconds = t.getValue("tolerationSeconds");
-            if (seconds != null && !(seconds instanceof Number)) {
-                throw new IllegalArgumentException("kubernetes." + key + "[" + i + "].tolerationSeconds must be a number, got " + seconds);
-            }
-            out.add(t.getMap());
-        }
-        return List.copyOf(out);
-    }
-
-    private static JsonObject sub(JsonObject o, String key) {
-        return o.getJsonObject(key, new JsonObject());
-    }
-
-    private static String str(JsonObject o, String key, String def) {
-        Object v = o.getValue(key);
-        return v == null ? def : v.toString();
-    }
-
-    /** A list from YAML, or from an environment variable as comma-separated items. */
-    static List<String> list(JsonObject o, String key, List<String> def) {
-        Object v = o.getValue(key);
-        if (v == null) {
-            return def;
-        }
-        if (v instanceof io.vertx.core.json.JsonArray a) {
-            return a.stream().map(String::valueOf).toList();
-        }
-        return java.util.Arrays.stream(v.toString().split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
-    }
-
-    private static Map<String, String> quantities(JsonObject o, String key, Map<String, String> def) {
-        JsonObject q = o.getJsonObject(key);
-        if (q == null) {
-            return def;
-        }
-        Map<String, String> out = new LinkedHashMap<>();
-        q.forEach(e -> {
-            if (e.getValue() != null && !e.getValue().toString().isBlank()) {
-                out.put(e.getKey(), e.getValue().toString());
-            }
-        });
-        return out;
-    }
-
-    static int num(JsonObject o, String key, int def) {
-        Object v = o.getValue(key);
-        if (v == null || v.toString().isBlank()) {
-            return def;
-        }
-        try {
-            return v instanceof Number n ? n.intValue() : Integer.parseInt(v.toString().trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be a whole number, got " + v);
-        }
-    }
-
-    static boolean bool(JsonObject o, String key, boolean def) {
-        Object v = o.getValue(key);
-        return v == null ? def : Boolean.parseBoolean(v.toString());
     }
 }

@@ -4,342 +4,97 @@ import java.io.OutputStream;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.function.Function;
-import java.util.function.Supplier;
-import java.util.function.UnaryOperator;
 
-import io.fabric8.kubernetes.api.model.DeletionPropagation;
 import io.fabric8.kubernetes.api.model.Event;
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
-import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.LogWatch;
-import io.fabric8.kubernetes.client.dsl.Informable;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
-import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
-import io.fabric8.kubernetes.client.informers.cache.BasicItemStore;
-import io.fabric8.kubernetes.client.informers.cache.Cache;
+import io.vertx.core.Future;
 
 /**
- * Every Kubernetes call of the worker. fabric8's calls block, so each one runs on a dedicated pool
- * and comes back as a {@link CompletionStage}; nothing here touches Vert.x threads.
+ * Every Kubernetes call of the worker, as Vert.x futures completed on the caller's context. The
+ * verticles depend on this interface only, so that they can be tested in process against a fake;
+ * {@link Fabric8KubeOps} is the real one. Informers report through fabric8's
+ * {@link ResourceEventHandler}, called on threads of their own: a handler hops onto its verticle's
+ * context before it touches anything.
  */
-public final class KubeOps {
+public interface KubeOps {
 
-    private final KubernetesClient client;
-    private final String namespace;
-    private final ExecutorService pool;
-    /** get_logs' log reads: their own bounded pool, so that a flood of them never delays a launch. */
-    private final ExecutorService logPool;
-
-    public KubeOps(KubernetesClient client, String namespace, ExecutorService pool, ExecutorService logPool) {
-        this.client = client;
-        this.namespace = namespace;
-        this.pool = pool;
-        this.logPool = logPool;
-    }
-
-    public String namespace() {
-        return namespace;
-    }
-
-    private <T> CompletionStage<T> async(Supplier<T> call) {
-        return CompletableFuture.supplyAsync(call, pool);
-    }
+    String namespace();
 
     /**
-     * Creates a session's Job and, when it has one, its token Secret, in an order that a worker killed
-     * at any point cannot turn into a leak: the Job is created suspended (no pod runs without its
-     * Secret), the Secret is created owned by the Job (the garbage collector removes it with the Job,
-     * or at once if the Job is already gone), then the Job is resumed. A Job left suspended by a
-     * killed worker is listed as starting and removed by the service-watcher after
-     * {@code kubernetes.suspendedGraceSeconds}. A failure here deletes the Job (and so the Secret).
+     * Creates a session's Job and, when it has one, its token Secret, such that a worker killed at
+     * any point leaves nothing behind for long (see {@link Fabric8KubeOps#createSession}).
      */
-    public CompletionStage<Job> createSession(Job job, Secret tokenSecret) {
-        return async(() -> {
-            var jobs = client.batch().v1().jobs().inNamespace(namespace);
-            if (tokenSecret == null) {
-                return jobs.resource(job).create();
-            }
-            Job suspended = new JobBuilder(job).editSpec().withSuspend(true).endSpec().build();
-            Job created = jobs.resource(suspended).create();
-            String name = created.getMetadata().getName();
-            try {
-                Secret owned = new SecretBuilder(tokenSecret).editMetadata()
-                        .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion("batch/v1").withKind("Job")
-                                .withName(name).withUid(created.getMetadata().getUid())
-                                .withBlockOwnerDeletion(false).withController(false).build())
-                        .endMetadata().build();
-                client.secrets().inNamespace(namespace).resource(owned).create();
-                return jobs.withName(name).patch(PatchContext.of(PatchType.STRATEGIC_MERGE), "{\"spec\":{\"suspend\":false}}");
-            } catch (RuntimeException e) {
-                deleteQuietly(() -> deleteJob(name));
-                throw e;
-            }
-        });
-    }
+    Future<Job> createSession(Job job, Secret tokenSecret);
 
-    /**
-     * Deletes a Job that is still suspended and unchanged since the caller saw it (resource version
-     * as a precondition), so that a Job another worker resumed in the meantime is left alone. It has
-     * no pods; fabric8's default propagation (background) lets the garbage collector take its Secret.
-     */
-    public CompletionStage<Boolean> deleteSuspendedJobAsync(String name, String resourceVersion) {
-        return async(() -> {
-            try {
-                return !client.batch().v1().jobs().inNamespace(namespace).withName(name)
-                        .lockResourceVersion(resourceVersion).delete().isEmpty();
-            } catch (KubernetesClientException e) {
-                if (e.getCode() == 409 || e.getCode() == 404) {
-                    return false;
-                }
-                throw e;
-            }
-        });
-    }
+    /** Deletes a Job still suspended and unchanged since {@code resourceVersion}; true if it did. */
+    Future<Boolean> deleteSuspendedJob(String name, String resourceVersion);
 
     /** Deletes a Job with its pods (background propagation); true if it existed. */
-    public CompletionStage<Boolean> deleteJobAsync(String name) {
-        return async(() -> deleteJob(name));
-    }
-
-    private boolean deleteJob(String name) {
-        return !client.batch().v1().jobs().inNamespace(namespace).withName(name)
-                .withPropagationPolicy(DeletionPropagation.BACKGROUND).delete().isEmpty();
-    }
-
-    /** Marks a Job as stopping, so that every worker sees it before the deletion completes. */
-    public CompletionStage<Void> annotateJob(String name, String key, String value) {
-        return async(() -> {
-            try {
-                client.batch().v1().jobs().inNamespace(namespace).withName(name)
-                        .edit(j -> {
-                            j.getMetadata().getAnnotations().put(key, value);
-                            return j;
-                        });
-            } catch (KubernetesClientException e) {
-                if (e.getCode() != 404) {
-                    throw e;
-                }
-            }
-            return null;
-        });
-    }
+    Future<Boolean> deleteJob(String name);
 
     /**
-     * The end of one container's log: its last {@code tailLines} lines, of those the first
-     * {@code limitBytes} bytes (Kubernetes counts the bytes from the first line of the tail); empty
-     * when the pod or its log is gone. One request: fabric8's own log calls first wait for the pod
-     * with a LIST and a watch. Runs on the log pool, whose full queue refuses the read (a
-     * {@link RejectedExecutionException}).
+     * The end of one container's log (its last {@code tailLines} lines, of those the first
+     * {@code limitBytes} bytes); empty when the pod or its log is gone. Fails with a
+     * {@link RejectedExecutionException} when the log reads allowed at once are all taken.
      */
-    public CompletionStage<String> containerLog(String pod, String container, boolean previous, int tailLines, int limitBytes) {
-        return onLogPool(() -> {
-            try {
-                String log = client.raw("/api/v1/namespaces/" + namespace + "/pods/" + pod + "/log?container=" + container
-                        + "&tailLines=" + tailLines + "&limitBytes=" + limitBytes + (previous ? "&previous=true" : ""));
-                return log == null ? "" : log;
-            } catch (KubernetesClientException e) {
-                if (e.getCode() == 404 || e.getCode() == 400) {
-                    return "";
-                }
-                throw e;
-            }
-        });
-    }
+    Future<String> containerLog(String pod, String container, boolean previous, int tailLines, int limitBytes);
+
+    /**
+     * Runs a command in a pod's container; output beyond {@code maxBytes} (stdout and stderr
+     * together) is dropped, after {@code timeoutSeconds} the result says it timed out. Opening it
+     * counts as a log read ({@link RejectedExecutionException} when they are all taken).
+     */
+    Future<ExecResult> exec(String pod, String container, List<String> command, int timeoutSeconds, int maxBytes);
+
+    /**
+     * Follows one container's log from its last {@code tailLines} lines into {@code sink}, which may
+     * block to slow the stream down. Opening it counts as a log read.
+     */
+    Future<LogWatch> followContainerLog(String pod, String container, int tailLines, OutputStream sink);
+
+    /** Whether the API server answers. */
+    Future<Boolean> reachable();
+
+    /** Starts watching the Jobs with these labels; completes once the initial list was handed to {@code handler}. */
+    Future<Informer> informJobs(Map<String, String> labels, ResourceEventHandler<Job> handler);
+
+    /** Starts watching the Pods with these labels; completes once the initial list was handed to {@code handler}. */
+    Future<Informer> informPods(Map<String, String> labels, ResourceEventHandler<Pod> handler);
+
+    /** Starts watching the namespace's events (they cannot be label-selected), kept indexed by their object's name. */
+    Future<EventInformer> informEvents(ResourceEventHandler<Event> handler);
 
     /** What a command run in a pod left: its exit code (null if unknown), output cut at the limit, whether it timed out. */
-    public record ExecResult(Integer exitCode, String stdout, String stderr, boolean truncated, boolean timedOut) {
+    record ExecResult(Integer exitCode, String stdout, String stderr, boolean truncated, boolean timedOut) {
     }
 
-    /**
-     * Runs a command in a pod's container through pods/exec. Only opening the stream uses a pool
-     * thread; the command runs on the HTTP client's own I/O, so a long command holds no thread.
-     * Output beyond {@code maxBytes} (stdout and stderr together) is dropped; after
-     * {@code timeoutSeconds} the stream is closed and the result says it timed out.
-     */
-    public CompletionStage<ExecResult> exec(String pod, String container, List<String> command, int timeoutSeconds, int maxBytes) {
-        BoundedOutput out = new BoundedOutput(maxBytes, null);
-        BoundedOutput err = new BoundedOutput(maxBytes, out);
-        CompletableFuture<ExecResult> done = new CompletableFuture<>();
-        onLogPool(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
-                .writingOutput(out).writingError(err).exec(command.toArray(String[]::new)))
-                .whenComplete((watch, failure) -> {
-                    if (failure != null) {
-                        done.completeExceptionally(failure);
-                        return;
-                    }
-                    watch.exitCode().orTimeout(timeoutSeconds, java.util.concurrent.TimeUnit.SECONDS).whenComplete((code, f) -> {
-                        watch.close();
-                        boolean timedOut = f != null && (f instanceof java.util.concurrent.TimeoutException
-                                || f.getCause() instanceof java.util.concurrent.TimeoutException);
-                        if (f != null && !timedOut) {
-                            done.completeExceptionally(f);
-                        } else {
-                            done.complete(new ExecResult(timedOut ? null : code, out.text(), err.text(), out.truncated() || err.truncated(),
-                                    timedOut));
-                        }
-                    });
-                });
-        return done;
+    /** A running informer. */
+    interface Informer {
+        /** Whether its watch is open, so that what it has shown is current. */
+        boolean isWatching();
+
+        void close();
     }
 
-    /** Collects output up to a byte budget shared with a sibling stream, dropping the rest. */
-    private static final class BoundedOutput extends java.io.OutputStream {
-        private final java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-        /** [bytes left] shared by stdout and stderr, also their lock. */
-        private final int[] budget;
-        private volatile boolean truncated;
-
-        BoundedOutput(int max, BoundedOutput sibling) {
-            this.budget = sibling == null ? new int[] {max} : sibling.budget;
-        }
-
-        @Override
-        public void write(int b) {
-            write(new byte[] {(byte) b}, 0, 1);
-        }
-
-        @Override
-        public void write(byte[] b, int off, int len) {
-            synchronized (budget) {
-                int kept = Math.min(len, budget[0]);
-                if (kept < len) {
-                    truncated = true;
-                }
-                bytes.write(b, off, kept);
-                budget[0] -= kept;
-            }
-        }
-
-        boolean truncated() {
-            return truncated;
-        }
-
-        String text() {
-            synchronized (budget) {
-                return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
-            }
-        }
-    }
-
-    /**
-     * Follows one container's log from its last {@code tailLines} lines as the container writes it
-     * (a {@code follow=true} log request). fabric8 hands each chunk to {@code sink} and asks for the
-     * next one only after the write returned, so a sink that blocks while full slows the stream down
-     * instead of buffering it. The request is opened on the log pool (a full queue refuses it, as for
-     * {@link #containerLog}); the stream then holds no thread of ours.
-     */
-    public CompletionStage<LogWatch> followContainerLog(String pod, String container, int tailLines, OutputStream sink) {
-        return onLogPool(() -> client.pods().inNamespace(namespace).withName(pod).inContainer(container)
-                // the watcher saw the pod running; fabric8 would otherwise wait for readiness first
-                .withReadyWaitTimeout(FOLLOW_READY_WAIT_MS)
-                .tailingLines(tailLines).watchLog(sink));
-    }
-
-    private static final int FOLLOW_READY_WAIT_MS = 5_000;
-
-    /** A read on the log pool; when its queue is full, a stage failed with {@link RejectedExecutionException}. */
-    private <T> CompletionStage<T> onLogPool(Supplier<T> call) {
-        try {
-            return CompletableFuture.supplyAsync(call, logPool);
-        } catch (RejectedExecutionException e) {
-            return CompletableFuture.failedFuture(e);
-        }
+    /** The events informer, whose cache answers which events are about an object. */
+    interface EventInformer extends Informer {
+        /** The cached events whose involved object has this name. */
+        List<Event> about(String objectName);
     }
 
     /** Oldest first: by when each event last happened. */
-    public static final Comparator<Event> BY_TIME = Comparator.comparing(e -> String.valueOf(timeOf(e)));
-
-    private static String timeOf(Event e) {
+    Comparator<Event> BY_TIME = Comparator.comparing(e -> {
         if (e.getLastTimestamp() != null) {
             return e.getLastTimestamp();
         }
         if (e.getEventTime() != null) {
-            return e.getEventTime().getTime();
+            return String.valueOf(e.getEventTime().getTime());
         }
-        return e.getMetadata().getCreationTimestamp();
-    }
-
-    /** Starts watching our Jobs; blocks for the initial list, so it runs on the pool. */
-    public CompletionStage<SharedIndexInformer<Job>> informJobs(Map<String, String> labels, ResourceEventHandler<Job> handler) {
-        return async(() -> lean(client.batch().v1().jobs().inNamespace(namespace).withLabels(labels), handler, LeanObjects::job, Map.of()));
-    }
-
-    public CompletionStage<SharedIndexInformer<Pod>> informPods(Map<String, String> labels, ResourceEventHandler<Pod> handler) {
-        return async(() -> lean(client.pods().inNamespace(namespace).withLabels(labels), handler, LeanObjects::pod, Map.of()));
-    }
-
-    /** The index of {@link #informEvents}' cache: the name of the object an event is about. */
-    public static final String EVENTS_BY_OBJECT = "involvedObject.name";
-
-    /**
-     * Starts watching the namespace's events (they cannot be label-selected), indexed by the name of
-     * their object, so that get_logs finds a session's events in the cache instead of listing them.
-     */
-    public CompletionStage<SharedIndexInformer<Event>> informEvents(ResourceEventHandler<Event> handler) {
-        return async(() -> lean(client.v1().events().inNamespace(namespace), handler, LeanObjects::event,
-                Map.of(EVENTS_BY_OBJECT, e -> e.getInvolvedObject() == null || e.getInvolvedObject().getName() == null ? List.of()
-                        : List.of(e.getInvolvedObject().getName()))));
-    }
-
-    /**
-     * Objects per page of an informer's list: a worker restarted among many large sessions holds one
-     * page of them whole at a time, not all of them.
-     */
-    static final long LIST_PAGE = 50;
-
-    /**
-     * Informs like {@code inform(handler, 0)} (blocks for the initial list, read in pages), but the
-     * cache and the handler get each object trimmed to what the worker reads ({@link LeanObjects}):
-     * a session's manifest (env, command, args) is in its Job and pods, and kept whole in every
-     * cached copy it would fill the heap.
-     */
-    private static <T extends HasMetadata> SharedIndexInformer<T> lean(Informable<T> source, ResourceEventHandler<? super T> handler,
-                                                                       UnaryOperator<T> trim, Map<String, Function<T, List<String>>> indexers) {
-        SharedIndexInformer<T> informer = source.withLimit(LIST_PAGE).runnableInformer(0);
-        if (!indexers.isEmpty()) {
-            informer.addIndexers(indexers);
-        }
-        informer.itemStore(new BasicItemStore<T>(Cache::metaNamespaceKeyFunc) {
-            @Override
-            public T put(String key, T obj) {
-                return super.put(key, trim.apply(obj));
-            }
-        });
-        informer.addEventHandler(handler);
-        return informer.run();
-    }
-
-    /** Whether the API server answers. */
-    public CompletionStage<Boolean> reachable() {
-        return async(() -> {
-            try {
-                client.getKubernetesVersion();
-                return true;
-            } catch (RuntimeException e) {
-                return false;
-            }
-        });
-    }
-
-    private static void deleteQuietly(Runnable delete) {
-        try {
-            delete.run();
-        } catch (RuntimeException ignored) {
-            // best effort: the caller reports the original failure
-        }
-    }
+        return String.valueOf(e.getMetadata().getCreationTimestamp());
+    });
 }

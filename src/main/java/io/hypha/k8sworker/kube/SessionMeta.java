@@ -32,7 +32,6 @@ public final class SessionMeta {
     public static final String DAEMON_APP = "hypha.amun.ai/daemon-app";
     public static final String SERVICE_ID = "hypha.amun.ai/service-id";
     public static final String ENTRY_POINT = "hypha.amun.ai/entry-point";
-    public static final String STOP_REQUESTED = "hypha.amun.ai/stop-requested";
     /** The session's web ports (manifest.ports, compiled, as a JSON array): a restarted worker publishes them again. */
     public static final String PORTS = "hypha.amun.ai/ports";
 

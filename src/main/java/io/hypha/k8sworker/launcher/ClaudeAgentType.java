@@ -13,51 +13,58 @@ import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
 
 /** {@code claude-agent}: the agent image from the worker's config, its secrets from a named Secret. */
-final class ClaudeAgentType extends ManifestJobType {
+final class ClaudeAgentType extends ManifestJobType<ClaudeAgentType.Fields> {
 
     static final String NAME = "claude-agent";
     private static final Set<String> RESERVED = union(CommonFields.RESERVED_ENV, Set.of("SERVICE_ID", "SERVICE_VISIBILITY",
             "AGENT_BASE_DIRECTORY", "AGENT_MAX_COUNT", "ANTHROPIC_API_KEY"));
 
+    /** The Secret holding the agent's API key (and its Hypha token), and the visibility it registers with. */
+    record Fields(String secretName, String visibility) implements CompiledManifest.TypeFields {
+        @Override
+        public void putInto(Map<String, Object> manifest) {
+            manifest.put("secret_name", secretName);
+            manifest.put("visibility", visibility);
+        }
+    }
+
     ClaudeAgentType(WorkerConfig config) {
-        super(NAME, config);
+        super(NAME, Fields.class, config);
     }
 
     @Override
-    protected void readFields(ManifestReader m, Map<String, Object> out) {
-        String typeSecret = settings.getString("secretName", "deno-claude-code-config");
+    protected Fields readOwn(ManifestReader m) {
+        String typeSecret = settings.secretName();
         String secret = m.dnsName("secret_name", typeSecret);
         policy.checkSecret("secret_name", secret, typeSecret);
-        out.put("secret_name", secret);
-        out.put("visibility", agentVisibility(m));
-        CommonFields.read(m, config, policy, out, RESERVED, settings.getString("serviceId", "claude-agents"), false,
-                Map.of("cpu", settings.getString("cpuRequest", WorkerConfig.AGENT_CPU_REQUEST),
-                        "memory", settings.getString("memoryRequest", WorkerConfig.AGENT_MEMORY_REQUEST)),
-                Map.of("cpu", settings.getString("cpuLimit", WorkerConfig.AGENT_CPU_LIMIT),
-                        "memory", settings.getString("memoryLimit", WorkerConfig.AGENT_MEMORY_LIMIT)));
-        CommonFields.checkOperatorImageEnv(out, NAME, settingsList("allowedEnv"));
+        return new Fields(secret, agentVisibility(m));
     }
 
     @Override
-    public JobPlan plan(Map<String, Object> c, LaunchRequest r) {
+    protected CompiledManifest.SessionFields readSession(ManifestReader m, Fields own) {
+        CompiledManifest.SessionFields session = CommonFields.read(m, config, policy, RESERVED, settings.serviceId(), settings.requests(),
+                settings.limits());
+        CommonFields.checkOperatorImageEnv(session.env(), NAME, settings.allowedEnv());
+        return session;
+    }
+
+    @Override
+    protected JobPlan plan(Fields own, CompiledManifest.SessionFields session, LaunchRequest r) {
         String jobName = SessionMeta.jobName(r.sessionId(), r.clientId());
-        String secret = (String) c.get("secret_name");
         List<EnvVar> env = new ArrayList<>(JobFactory.hyphaEnv(r));
-        env.add(new EnvVar("SERVICE_ID", (String) c.get("service_id"), null));
-        env.add(new EnvVar("SERVICE_VISIBILITY", (String) c.get("visibility"), null));
+        env.add(new EnvVar("SERVICE_ID", session.serviceId(), null));
+        env.add(new EnvVar("SERVICE_VISIBILITY", own.visibility(), null));
         env.add(new EnvVar("AGENT_BASE_DIRECTORY", "/workspace", null));
         env.add(new EnvVar("AGENT_MAX_COUNT", "1", null));
-        env.add(JobFactory.fromSecret("ANTHROPIC_API_KEY", secret, "ANTHROPIC_API_KEY"));
+        env.add(JobFactory.fromSecret("ANTHROPIC_API_KEY", own.secretName(), "ANTHROPIC_API_KEY"));
         // a caller-given token (the app controller's) wins, so the agent joins as the expected client
-        env.add(r.token() != null ? JobFactory.tokenFromSessionSecret(jobName) : JobFactory.fromSecret("HYPHA_TOKEN", secret, "HYPHA_TOKEN"));
-        env.addAll(CommonFields.userEnv(c));
-        return new JobPlan(settings.getString("image", "oeway/deno-claude-code:0.1.2"),
-                settings.getString("imagePullPolicy", config.kubernetes().imagePullPolicy()), null, null, env,
-                CommonFields.resources(c), Map.of(), List.of(), null,
-                List.of(new VolumeBuilder().withName("workspace").withNewEmptyDir().endEmptyDir().build()),
-                List.of(new VolumeMountBuilder().withName("workspace").withMountPath("/workspace").build()),
-                "Never", 0, CommonFields.number(c, "timeout"), 1000, (Boolean) c.get("wait_for_service"),
-                (String) c.get("service_id"), CommonFields.number(c, "service_timeout"));
+        env.add(r.token() != null ? JobFactory.tokenFromSessionSecret(jobName) : JobFactory.fromSecret("HYPHA_TOKEN", own.secretName(), "HYPHA_TOKEN"));
+        env.addAll(session.userEnv());
+        return JobPlan.builder(settings.image(), imagePullPolicy(), session)
+                .env(env)
+                .volume(new VolumeBuilder().withName("workspace").withNewEmptyDir().endEmptyDir().build(),
+                        new VolumeMountBuilder().withName("workspace").withMountPath("/workspace").build())
+                .build();
     }
 
     static Set<String> union(Set<String> a, Set<String> b) {

@@ -150,13 +150,18 @@ final class JobFactory {
     List<Toleration> tolerations(JobPlan plan) {
         List<Toleration> out = new ArrayList<>();
         for (Map<String, Object> t : config.kubernetes().jobTolerations()) {
-            Object seconds = t.get("tolerationSeconds");
-            out.add(new TolerationBuilder().withKey((String) t.get("key")).withOperator((String) t.get("operator"))
-                    .withValue((String) t.get("value")).withEffect((String) t.get("effect"))
-                    .withTolerationSeconds(seconds instanceof Number n ? n.longValue() : null).build());
+            out.add(toleration(t));
         }
         out.addAll(plan.tolerations());
         return out;
+    }
+
+    /** A toleration as the config and manifests write it (its keys already checked). */
+    static Toleration toleration(Map<String, Object> t) {
+        Object seconds = t.get("tolerationSeconds");
+        return new TolerationBuilder().withKey((String) t.get("key")).withOperator((String) t.get("operator"))
+                .withValue((String) t.get("value")).withEffect((String) t.get("effect"))
+                .withTolerationSeconds(seconds instanceof Number n ? n.longValue() : null).build();
     }
 
     Secret tokenSecret(LaunchRequest r, String jobType, String jobName) {

@@ -1,7 +1,5 @@
 package io.hypha.k8sworker.launcher;
 
-import java.util.Map;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,7 +50,7 @@ public final class JobLauncherVerticle extends VerticleBase {
         consumer = vertx.eventBus().consumer(Addresses.jobType(type.name()), new OperationHandlers()
                 .on(JobTypeOp.COMPILE, body -> {
                     CompileRequest request = CompileRequest.fromJson(body);
-                    return Future.succeededFuture(new JsonObject(type.compile(request.manifest(), request.fromAppController())));
+                    return Future.succeededFuture(new JsonObject(type.compile(request.manifest(), request.fromAppController()).toMap()));
                 })
                 .on(JobTypeOp.LAUNCH, body -> launch(LaunchRequest.fromJson(body)))
                 // ready as soon as it answers: it needs nothing but its own address
@@ -66,17 +64,17 @@ public final class JobLauncherVerticle extends VerticleBase {
     }
 
     private Future<JsonObject> launch(LaunchRequest request) {
-        Map<String, Object> compiled = type.compile(request.manifest(), request.fromAppController());
+        CompiledManifest compiled = type.compile(request.manifest(), request.fromAppController());
         JobPlan plan = type.plan(compiled, request);
         String jobName = SessionMeta.jobName(request.sessionId(), request.clientId());
         Job job = factory.job(request, type.name(), plan, jobName);
-        WebPorts.annotate(job, compiled.get("ports"), request.sessionId());
+        WebPorts.annotate(job, compiled.toMap().get("ports"), request.sessionId());
         Secret secret = request.token() == null ? null : factory.tokenSecret(request, type.name(), jobName);
         LOG.info("session {}: creating Job {} ({}) for {}", request.sessionId(), jobName, type.name(), request.caller());
-        return Future.fromCompletionStage(kube.createSession(job, secret), context)
+        return kube.createSession(job, secret)
                 .recover(err -> Future.failedFuture(translate(err, jobName)))
                 .map(created -> new Launched(jobName, request.sessionId(), plan.waitForService(), plan.serviceId(),
-                        plan.serviceTimeoutSeconds(), compiled).toJson());
+                        plan.serviceTimeoutSeconds(), compiled.toMap()).toJson());
     }
 
     private static Throwable translate(Throwable err, String jobName) {

@@ -58,7 +58,6 @@ final class JobPolicy {
         }
     }
 
-    /** A Secret a manifest names: one of the policy's, or the job type's own default. */
     void checkVolumeClaim(String field, String name) {
         if (!policy.allowedVolumeClaims().contains(name)) {
             throw forbidden("manifest." + field + ": '" + name + "' is not an allowed PersistentVolumeClaim (policy.allowedVolumeClaims: "
@@ -66,6 +65,7 @@ final class JobPolicy {
         }
     }
 
+    /** A Secret a manifest names: one of the policy's, or the job type's own default. */
     void checkSecret(String field, String name, String typeDefault) {
         if (name != null && !name.equals(typeDefault) && !policy.allowedSecretNames().contains(name)) {
             throw forbidden("manifest." + field + ": '" + name + "' is not an allowed secret (policy.allowedSecretNames: "

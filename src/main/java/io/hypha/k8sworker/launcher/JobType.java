@@ -13,7 +13,7 @@ public interface JobType {
     String name();
 
     /** Validates the manifest and fills its defaults; the error names the field. */
-    default Map<String, Object> compile(Map<String, Object> manifest) {
+    default CompiledManifest compile(Map<String, Object> manifest) {
         return compile(manifest, false);
     }
 
@@ -21,8 +21,8 @@ public interface JobType {
      * As {@link #compile(Map)}; with {@code fromAppController} (Hypha's whole ApplicationManifest),
      * fields the type does not use are ignored instead of refused.
      */
-    Map<String, Object> compile(Map<String, Object> manifest, boolean fromAppController);
+    CompiledManifest compile(Map<String, Object> manifest, boolean fromAppController);
 
-    /** The pod of a session, from a compiled manifest. */
-    JobPlan plan(Map<String, Object> compiled, LaunchRequest request);
+    /** The pod of a session, from a manifest this type compiled. */
+    JobPlan plan(CompiledManifest compiled, LaunchRequest request);
 }

@@ -2,20 +2,20 @@ package io.hypha.k8sworker.launcher;
 
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
 
 import io.fabric8.kubernetes.api.model.EnvVar;
-import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
-import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.SessionMeta;
+import io.hypha.k8sworker.ports.WebPort;
 import io.hypha.k8sworker.ports.WebPorts;
 
 /**
@@ -23,64 +23,112 @@ import io.hypha.k8sworker.ports.WebPorts;
  * serves {@code k8s-pod}, the name Hypha's own Kubernetes worker gives the same kind of session
  * (its manifest fields are a subset of these), so that apps and scripts written for it run here.
  */
-final class K8sJobType extends ManifestJobType {
+final class K8sJobType extends ManifestJobType<K8sJobType.Fields> {
 
     static final String NAME = "k8s-job";
     /** Hypha's name for it. */
     static final String POD_NAME = "k8s-pod";
     private static final Pattern VOLUME_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+    private static final Pattern CLAIM_NAME = Pattern.compile("[a-z0-9]([-a-z0-9.]*[a-z0-9])?");
+
+    /** What the caller's pod runs and where: the caller chooses almost all of it, within the policy. */
+    record Fields(String image, List<String> command, List<String> args, String workingDir, List<ClaimVolume> volumes,
+                  String imagePullPolicy, String restartPolicy, long backoffLimit, Map<String, String> nodeSelector,
+                  List<Map<String, Object>> tolerations, String serviceAccount, Map<String, SecretRef> secretEnv, List<WebPort> ports)
+            implements CompiledManifest.TypeFields {
+        @Override
+        public void putInto(Map<String, Object> manifest) {
+            manifest.put("image", image);
+            manifest.put("command", command);
+            manifest.put("args", args);
+            manifest.put("working_dir", workingDir);
+            manifest.put("volumes", volumes.stream().map(ClaimVolume::toMap).toList());
+            manifest.put("image_pull_policy", imagePullPolicy);
+            manifest.put("restart_policy", restartPolicy);
+            manifest.put("backoff_limit", backoffLimit);
+            manifest.put("node_selector", nodeSelector);
+            manifest.put("tolerations", tolerations);
+            manifest.put("service_account", serviceAccount);
+            Map<String, Object> secrets = new LinkedHashMap<>();
+            secretEnv.forEach((name, ref) -> secrets.put(name, ref.toMap()));
+            manifest.put("secret_env", secrets);
+            manifest.put("ports", WebPorts.plain(ports));
+        }
+    }
+
+    /** Hypha's volume: an existing PersistentVolumeClaim mounted at a path; readOnly null if the caller left it out. */
+    record ClaimVolume(String name, String mountPath, String pvcName, Boolean readOnly) {
+        Map<String, Object> toMap() {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("name", name);
+            out.put("mount_path", mountPath);
+            out.put("pvc_name", pvcName);
+            if (readOnly != null) {
+                out.put("read_only", readOnly);
+            }
+            return out;
+        }
+    }
+
+    /** A variable taken from a key of a Secret. */
+    record SecretRef(String secret, String key) {
+        Map<String, String> toMap() {
+            return Map.of("secret", secret, "key", key);
+        }
+    }
 
     K8sJobType(WorkerConfig config) {
         this(NAME, config);
     }
 
     K8sJobType(String name, WorkerConfig config) {
-        super(name, config);
+        super(name, Fields.class, config);
     }
 
     @Override
-    protected void readFields(ManifestReader m, Map<String, Object> out) {
+    protected Fields readOwn(ManifestReader m) {
         String image = m.image("image", null);
         policy.checkImage("image", image);
-        out.put("image", image);
-        out.put("command", m.stringList("command"));
-        out.put("args", m.stringList("args"));
+        List<String> command = m.stringList("command");
+        List<String> args = m.stringList("args");
         String workingDir = m.string("working_dir", null);
         if (workingDir != null && !workingDir.startsWith("/")) {
             throw WorkerException.invalid("manifest.working_dir must be an absolute path, got '" + WorkerException.shown(workingDir) + "'");
         }
-        out.put("working_dir", workingDir);
-        out.put("volumes", volumes(m));
-        out.put("image_pull_policy", m.oneOf("image_pull_policy", config.kubernetes().imagePullPolicy(),
-                List.of("Always", "IfNotPresent", "Never")));
-        out.put("restart_policy", m.oneOf("restart_policy", "Never", List.of("Never", "OnFailure")));
-        out.put("backoff_limit", m.integer("backoff_limit", 0, 0, 10));
+        List<ClaimVolume> volumes = volumes(m);
+        String pullPolicy = m.oneOf("image_pull_policy", config.kubernetes().imagePullPolicy(), List.of("Always", "IfNotPresent", "Never"));
+        String restartPolicy = m.oneOf("restart_policy", "Never", List.of("Never", "OnFailure"));
+        long backoffLimit = m.integer("backoff_limit", 0, 0, 10);
         Map<String, String> nodeSelector = m.labelMap("node_selector");
         policy.checkNodeSelector(nodeSelector);
-        out.put("node_selector", nodeSelector);
         List<Map<String, Object>> tolerations = m.mapList("tolerations", CommonFields.TOLERATION_KEYS);
         policy.checkTolerations(tolerations);
-        out.put("tolerations", tolerations);
         String serviceAccount = m.dnsName("service_account", null);
         policy.checkServiceAccount("service_account", serviceAccount);
-        out.put("service_account", serviceAccount);
-        Map<String, Map<String, String>> secretEnv = m.secretRefs("secret_env", CommonFields.RESERVED_ENV);
-        secretEnv.forEach((name, ref) -> policy.checkSecret("secret_env." + name + ".secret", ref.get("secret"), null));
-        out.put("secret_env", secretEnv);
-        CommonFields.read(m, config, policy, out, CommonFields.RESERVED_ENV, null, false, Map.of(), Map.of());
-        m.has("ports");
-        out.put("ports", WebPorts.plain(WebPorts.read(m.raw().get("ports"), config.ports())));
-        @SuppressWarnings("unchecked")
-        Map<String, String> env = (Map<String, String>) out.get("env");
-        secretEnv.keySet().stream().filter(env::containsKey).findFirst().ifPresent(name -> {
+        Map<String, SecretRef> secretEnv = new LinkedHashMap<>();
+        m.secretRefs("secret_env", CommonFields.RESERVED_ENV).forEach((name, ref) -> {
+            policy.checkSecret("secret_env." + name + ".secret", ref.get("secret"), null);
+            secretEnv.put(name, new SecretRef(ref.get("secret"), ref.get("key")));
+        });
+        List<WebPort> ports = WebPorts.read(m.mapList("ports", WebPorts.KEYS), config.ports());
+        return new Fields(image, command, args, workingDir, volumes, pullPolicy, restartPolicy, backoffLimit, nodeSelector, tolerations,
+                serviceAccount, secretEnv, ports);
+    }
+
+    @Override
+    protected CompiledManifest.SessionFields readSession(ManifestReader m, Fields own) {
+        CompiledManifest.SessionFields session = CommonFields.read(m, config, policy, CommonFields.RESERVED_ENV, null, Map.of(), Map.of());
+        own.secretEnv().keySet().stream().filter(session.env()::containsKey).findFirst().ifPresent(name -> {
             throw WorkerException.invalid("manifest.secret_env." + name + " is also set in manifest.env");
         });
+        return session;
     }
 
     /** Hypha's {@code volumes}: existing PersistentVolumeClaims, {name, mount_path, pvc_name}, each allowed by the policy. */
-    private List<Map<String, Object>> volumes(ManifestReader m) {
+    private List<ClaimVolume> volumes(ManifestReader m) {
         List<Map<String, Object>> volumes = m.mapList("volumes", Set.of("name", "mount_path", "pvc_name", "read_only"));
         Set<String> names = new HashSet<>();
+        List<ClaimVolume> out = new ArrayList<>();
         for (int i = 0; i < volumes.size(); i++) {
             Map<String, Object> v = volumes.get(i);
             String path = "volumes[" + i + "]";
@@ -93,45 +141,37 @@ final class K8sJobType extends ManifestJobType {
             if (!(v.get("mount_path") instanceof String mount) || !mount.startsWith("/") || mount.length() > 1024) {
                 throw WorkerException.invalid("manifest." + path + ".mount_path must be an absolute path");
             }
-            if (!(v.get("pvc_name") instanceof String claim) || claim.length() > 253
-                    || !Pattern.compile("[a-z0-9]([-a-z0-9.]*[a-z0-9])?").matcher(claim).matches()) {
+            if (!(v.get("pvc_name") instanceof String claim) || claim.length() > 253 || !CLAIM_NAME.matcher(claim).matches()) {
                 throw WorkerException.invalid("manifest." + path + ".pvc_name must be the name of a PersistentVolumeClaim");
             }
             if (v.get("read_only") != null && !(v.get("read_only") instanceof Boolean)) {
                 throw WorkerException.invalid("manifest." + path + ".read_only must be true or false");
             }
             policy.checkVolumeClaim(path + ".pvc_name", claim);
+            out.add(new ClaimVolume(name, mount, claim, (Boolean) v.get("read_only")));
         }
-        return volumes;
+        return out;
     }
 
     @Override
-    @SuppressWarnings("unchecked")
-    public JobPlan plan(Map<String, Object> c, LaunchRequest r) {
+    protected JobPlan plan(Fields own, CompiledManifest.SessionFields session, LaunchRequest r) {
         String jobName = SessionMeta.jobName(r.sessionId(), r.clientId());
         List<EnvVar> env = new ArrayList<>(JobFactory.hyphaEnv(r));
         if (r.token() != null) {
             env.add(JobFactory.tokenFromSessionSecret(jobName));
         }
-        env.addAll(CommonFields.userEnv(c));
-        ((Map<String, Map<String, String>>) c.getOrDefault("secret_env", Map.of()))
-                .forEach((name, ref) -> env.add(JobFactory.fromSecret(name, ref.get("secret"), ref.get("key"))));
-        List<Volume> volumes = new ArrayList<>();
-        List<VolumeMount> mounts = new ArrayList<>();
-        for (Map<String, Object> v : (List<Map<String, Object>>) c.getOrDefault("volumes", List.of())) {
-            String name = (String) v.get("name");
-            volumes.add(new VolumeBuilder().withName(name).withNewPersistentVolumeClaim().withClaimName((String) v.get("pvc_name"))
-                    .endPersistentVolumeClaim().build());
-            mounts.add(new VolumeMountBuilder().withName(name).withMountPath((String) v.get("mount_path"))
-                    .withReadOnly(Boolean.TRUE.equals(v.get("read_only")) ? true : null).build());
+        env.addAll(session.userEnv());
+        own.secretEnv().forEach((name, ref) -> env.add(JobFactory.fromSecret(name, ref.secret(), ref.key())));
+        JobPlan.Builder plan = JobPlan.builder(own.image(), own.imagePullPolicy(), session)
+                .command(own.command()).args(own.args()).workingDir(own.workingDir()).env(env)
+                .nodeSelector(own.nodeSelector()).tolerations(own.tolerations().stream().map(JobFactory::toleration).toList())
+                .serviceAccount(own.serviceAccount()).restartPolicy(own.restartPolicy()).backoffLimit((int) own.backoffLimit());
+        for (ClaimVolume v : own.volumes()) {
+            plan.volume(new VolumeBuilder().withName(v.name()).withNewPersistentVolumeClaim().withClaimName(v.pvcName())
+                            .endPersistentVolumeClaim().build(),
+                    new VolumeMountBuilder().withName(v.name()).withMountPath(v.mountPath())
+                            .withReadOnly(Boolean.TRUE.equals(v.readOnly()) ? true : null).build());
         }
-        return new JobPlan((String) c.get("image"), (String) c.get("image_pull_policy"),
-                (List<String>) c.get("command"), (List<String>) c.get("args"), env,
-                CommonFields.resources(c),
-                (Map<String, String>) c.getOrDefault("node_selector", Map.of()), CommonFields.tolerations(c),
-                (String) c.get("service_account"),
-                volumes, mounts, (String) c.get("restart_policy"), (int) CommonFields.number(c, "backoff_limit"),
-                CommonFields.number(c, "timeout"), 1000, (Boolean) c.get("wait_for_service"), (String) c.get("service_id"),
-                CommonFields.number(c, "service_timeout"), (String) c.get("working_dir"));
+        return plan.build();
     }
 }

@@ -1,5 +1,7 @@
 package io.hypha.k8sworker.launcher;
 
+import static io.hypha.k8sworker.launcher.ManifestValues.*;
+
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -8,7 +10,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Pattern;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -22,29 +23,6 @@ import io.hypha.k8sworker.bus.WorkerException;
  */
 final class ManifestReader {
 
-    private static final Pattern QUANTITY = Pattern.compile("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
-    private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
-    private static final Pattern SECRET_KEY = Pattern.compile("[-._a-zA-Z0-9]+");
-    /**
-     * Docker's reference grammar (github.com/distribution/reference): [domain[:port]/]path[:tag][@digest],
-     * path components lower-case alphanumerics joined by '.', '_', '__' or dashes. The container runtime
-     * refuses anything else (InvalidImageName) only once the pod exists; compile refuses it first.
-     */
-    private static final String PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-    private static final String DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-    private static final String DOMAIN = "(?:" + DOMAIN_COMPONENT + "(?:\\." + DOMAIN_COMPONENT + ")*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?";
-    private static final Pattern IMAGE = Pattern.compile("(?<name>(?:" + DOMAIN + "/)?" + PATH_COMPONENT + "(?:/" + PATH_COMPONENT + ")*)"
-            + "(?::[\\w][\\w.-]{0,127})?(?:@(?<algorithm>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):(?<hex>[0-9a-fA-F]{32,}))?");
-    /** The digests Docker can verify, with their hex lengths (lower-case hex only). */
-    private static final Map<String, Integer> DIGESTS = Map.of("sha256", 64, "sha384", 96, "sha512", 128);
-    private static final Pattern LABEL_KEY = Pattern.compile("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
-    private static final Pattern LABEL_VALUE = Pattern.compile("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
-    private static final Pattern SERVICE_ID = Pattern.compile("[A-Za-z0-9_-]{1,63}");
-    private static final Pattern DNS_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-    static final int MAX_STRING = 8 * 1024;
-    static final int MAX_ENV_VALUE = 32 * 1024;
-    static final int MAX_ITEMS = 100;
-
     private static final Logger LOG = LoggerFactory.getLogger(ManifestReader.class);
     /** Fields from the app controller already reported as ignored: each is logged once per worker, not per start. */
     private static final Set<String> REPORTED = ConcurrentHashMap.newKeySet();
@@ -53,10 +31,6 @@ final class ManifestReader {
     private final Map<String, Object> manifest;
     private final Set<String> read = new LinkedHashSet<>();
     private final boolean fromAppController;
-
-    ManifestReader(Object manifest) {
-        this(manifest, false);
-    }
 
     /**
      * {@code fromAppController}: the manifest is Hypha's whole ApplicationManifest, which gains fields
@@ -71,15 +45,6 @@ final class ManifestReader {
         Map<String, Object> copy = new LinkedHashMap<>();
         m.forEach((k, v) -> copy.put(String.valueOf(k), v));
         this.manifest = copy;
-    }
-
-    Map<String, Object> raw() {
-        return manifest;
-    }
-
-    boolean has(String field) {
-        read.add(field);
-        return manifest.get(field) != null;
     }
 
     /** Fails unless every field present was read by the job type, or is standard app metadata. */
@@ -125,14 +90,6 @@ final class ManifestReader {
         return s;
     }
 
-    String requiredString(String field) {
-        String s = string(field, null);
-        if (s == null || s.isBlank()) {
-            throw WorkerException.invalid("manifest." + field + " is required");
-        }
-        return s;
-    }
-
     String oneOf(String field, String def, List<String> allowed) {
         String s = string(field, def);
         if (s != null && !allowed.contains(s)) {
@@ -151,33 +108,6 @@ final class ManifestReader {
             throw WorkerException.invalid("manifest." + field + " is not a valid image reference: '" + WorkerException.shown(image) + "' (" + why + ")");
         }
         return image;
-    }
-
-    /** Why Docker's reference parser would refuse the reference, or null if it accepts it. */
-    static String imageProblem(String image) {
-        if (image.length() > 512) {
-            return "longer than 512 characters";
-        }
-        java.util.regex.Matcher m = IMAGE.matcher(image);
-        if (!m.matches()) {
-            return "Docker references are [registry[:port]/]name[:tag][@digest] with lower-case names";
-        }
-        if (m.group("name").length() > 255) {
-            return "the repository name is longer than 255 characters";
-        }
-        if (image.matches("[a-f0-9]{64}")) {
-            return "a 64-character hexadecimal string is an image id, not a reference";
-        }
-        if (m.group("algorithm") != null) {
-            Integer length = DIGESTS.get(m.group("algorithm"));
-            if (length == null) {
-                return "unsupported digest algorithm " + m.group("algorithm");
-            }
-            if (m.group("hex").length() != length || !m.group("hex").matches("[0-9a-f]+")) {
-                return "a " + m.group("algorithm") + " digest is " + length + " lower-case hexadecimal characters";
-            }
-        }
-        return null;
     }
 
     String serviceId(String field, String def) {
@@ -421,35 +351,7 @@ final class ManifestReader {
         return out;
     }
 
-    private static String numberText(Number n) {
-        double d = n.doubleValue();
-        return d == Math.rint(d) && !Double.isInfinite(d) ? String.valueOf(n.longValue()) : String.valueOf(d);
-    }
-
     private static WorkerException wrongType(String field, String expected, Object actual) {
         return WorkerException.invalid("manifest." + field + " must be " + expected + ", got " + typeName(actual));
     }
-
-    static String typeName(Object v) {
-        if (v == null) {
-            return "null";
-        }
-        if (v instanceof String) {
-            return "a string";
-        }
-        if (v instanceof Boolean) {
-            return "a boolean";
-        }
-        if (v instanceof Number) {
-            return "a number";
-        }
-        if (v instanceof List) {
-            return "a list";
-        }
-        if (v instanceof Map) {
-            return "a map";
-        }
-        return v.getClass().getSimpleName();
-    }
-
 }

@@ -27,7 +27,8 @@ public final class WebPorts {
     /** The Job annotation holding the compiled ports (a JSON array). */
     public static final String ANNOTATION = io.hypha.k8sworker.kube.SessionMeta.PORTS;
 
-    private static final Set<String> KEYS = Set.of("port", "name", "service_id", "visibility");
+    /** The fields of one port. */
+    public static final Set<String> KEYS = Set.of("port", "name", "service_id", "visibility");
     private static final Pattern NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
     private static final Pattern SERVICE_ID = Pattern.compile("[A-Za-z0-9_-]{1,63}");
 

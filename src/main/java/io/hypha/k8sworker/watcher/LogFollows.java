@@ -9,7 +9,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 
 import org.slf4j.Logger;
@@ -39,13 +38,13 @@ import io.vertx.core.json.JsonObject;
  * pod end or go (kwok's fake kubelet never closes it), when the bridge closes it, or when nobody
  * asked for its lines for {@link #IDLE_MS}. All state lives on the watcher's context.
  */
-final class LogFollows {
+final class LogFollows implements SessionCache.Listener {
 
     /** Lines held per follower before the stream is slowed down. */
     static final int BUFFERED_LINES = 1000;
     /** Longer lines are cut into pieces of this many bytes. */
     static final int MAX_LINE_BYTES = 16 * 1024;
-    /** Followers at once; more are refused as busy, as log reads beyond the log pool are. */
+    /** Followers at once; more are refused as busy, as log reads beyond the log executor are. */
     static final int MAX_FOLLOWERS = 100;
     /** How long a request for lines waits for one before it is answered with none (the bridge asks again). */
     static final long WAIT_MS = 10_000;
@@ -78,11 +77,11 @@ final class LogFollows {
         String podName = pod.getMetadata().getName();
         Follower f = new Follower(UUID.randomUUID().toString(), podName);
         followers.put(f.id, f);
-        return Future.fromCompletionStage(kube.followContainerLog(podName, SessionMeta.MAIN_CONTAINER, tailLines, f.sink), context)
+        return kube.followContainerLog(podName, SessionMeta.MAIN_CONTAINER, tailLines, f.sink)
                 .transform(ar -> {
                     if (ar.failed()) {
                         f.close("it could not be opened");
-                        Throwable cause = ar.cause() instanceof CompletionException ce && ce.getCause() != null ? ce.getCause() : ar.cause();
+                        Throwable cause = ar.cause();
                         if (cause instanceof RejectedExecutionException) {
                             return Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
                                     "get_logs: the worker is reading as many logs as it may at once (logs.threads, logs.queue); try again shortly"));
@@ -123,14 +122,20 @@ final class LogFollows {
     }
 
     /** The watcher saw a pod change: a follow of a pod that ended winds down. */
-    void onPod(Pod pod) {
+    @Override
+    public void podSeen(Pod pod, String sessionId) {
         if (followers.isEmpty() || !podEnded(pod)) {
             return;
         }
-        podGone(pod.getMetadata().getName());
+        podEnded(pod.getMetadata().getName());
     }
 
-    void podGone(String podName) {
+    @Override
+    public void podGone(Pod pod) {
+        podEnded(pod.getMetadata().getName());
+    }
+
+    private void podEnded(String podName) {
         for (Follower f : new ArrayList<>(followers.values())) {
             if (f.podName.equals(podName)) {
                 f.podEnded();

@@ -139,7 +139,7 @@ record SessionView(Job job, List<Pod> pods) {
 
     /** The session's status in the worker contract's words. */
     String status() {
-        if (job.getMetadata().getDeletionTimestamp() != null || annotation(SessionMeta.STOP_REQUESTED) != null) {
+        if (job.getMetadata().getDeletionTimestamp() != null) {
             return "stopping";
         }
         if (jobCondition("Complete").isPresent() || jobCondition("SuccessCriteriaMet").isPresent()) {

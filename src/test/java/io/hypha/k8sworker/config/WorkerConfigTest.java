@@ -10,6 +10,8 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.vertx.core.json.JsonObject;
+
 class WorkerConfigTest {
 
     private static final Path FILE = Path.of("conf/config.yaml");
@@ -23,7 +25,7 @@ class WorkerConfigTest {
         assertThat(c.kubernetes().imagePullPolicy()).isEqualTo("IfNotPresent");
         assertThat(c.verticles().jobLauncher()).isEqualTo(2);
         assertThat(c.kubernetes().suspendedGraceSeconds()).isEqualTo(60);
-        assertThat(c.jobType("claude-agent").getString("secretName")).isEqualTo("deno-claude-code-config");
+        assertThat(c.jobType("claude-agent").secretName()).isEqualTo("deno-claude-code-config");
         assertThat(c.redacted().encode()).doesNotContain("token\":\"x");
     }
 
@@ -46,7 +48,7 @@ class WorkerConfigTest {
         assertThat(c.verticles().jobLauncher()).isEqualTo(5);
         assertThat(c.kubernetes().startTimeoutSeconds()).isEqualTo(42);
         assertThat(c.kubernetes().suspendedGraceSeconds()).isEqualTo(7);
-        assertThat(c.jobType("claude-agent").getString("image")).isEqualTo("registry/agent:2");
+        assertThat(c.jobType("claude-agent").image()).isEqualTo("registry/agent:2");
         assertThat(c.redacted().encode()).doesNotContain("secret-token");
     }
 
@@ -202,5 +204,62 @@ class WorkerConfigTest {
                 .hasMessage("jobTypes.claude-agent.visibility (public) is wider than policy.maxAgentVisibility (protected)");
         assertThat(WorkerConfig.load(publicAgents, Map.of("HYPHA_K8S_WORKER_POLICY_MAX_AGENT_VISIBILITY", "public")).callers()
                 .maxAgentVisibility()).isEqualTo("public");
+    }
+
+    /** Every setting's path, as redacted() names it, and whether it is marked secret. */
+    private static void settingPaths(Class<?> record, String prefix, Map<String, Boolean> out) {
+        for (java.lang.reflect.RecordComponent c : record.getRecordComponents()) {
+            String path = prefix + c.getName();
+            if (c.getType().isRecord()) {
+                settingPaths(c.getType(), path + ".", out);
+            } else if (c.getGenericType() instanceof java.lang.reflect.ParameterizedType p && c.getType() == Map.class
+                    && p.getActualTypeArguments()[1] instanceof Class<?> value && value.isRecord()) {
+                settingPaths(value, path + ".*.", out);
+            } else {
+                out.put(path, c.isAnnotationPresent(SecretSetting.class));
+            }
+        }
+    }
+
+    @Test
+    void everySecretBearingSettingIsRedactedAndEveryOtherSettingShown() {
+        Map<String, Boolean> paths = new java.util.TreeMap<>();
+        settingPaths(WorkerConfig.class, "", paths);
+        // a setting named like a credential must be marked so; names of Secrets and keys are not credentials
+        java.util.regex.Pattern credential = java.util.regex.Pattern.compile("(?i).*(token|password|passphrase|apikey|credentials?)$");
+        paths.forEach((path, secret) -> assertThat(secret || !credential.matcher(path).matches())
+                .as(path + " looks like a credential but is not marked @SecretSetting").isTrue());
+        assertThat(paths).containsEntry("hypha.token", true);
+
+        WorkerConfig c = WorkerConfig.load(FILE, Map.of("HYPHA_TOKEN", "tok-7f3a9", "HYPHA_K8S_WORKER_JOB_TYPES_CLAUDE_AGENT_IMAGE", "agent:9"));
+        JsonObject redacted = c.redacted();
+        assertThat(redacted.encode()).doesNotContain("tok-7f3a9");
+        assertThat(redacted.getJsonObject("hypha").getString("token")).isEqualTo("***");
+        paths.forEach((path, secret) -> {
+            String[] parts = path.replace("callers.", "policy.").split("\\.");
+            JsonObject node = redacted;
+            for (int i = 0; i < parts.length - 1; i++) {
+                node = parts[i].equals("*") ? node.getJsonObject("claude-agent") : node.getJsonObject(parts[i]);
+                assertThat(node).as(path).isNotNull();
+            }
+            assertThat(node.containsKey(parts[parts.length - 1])).as(path + " is in the log form").isTrue();
+        });
+        assertThat(redacted.getJsonObject("jobTypes").getJsonObject("claude-agent").getString("image")).isEqualTo("agent:9");
+        assertThat(WorkerConfig.load(FILE, Map.of()).redacted().getJsonObject("hypha").getString("token")).isEmpty();
+    }
+
+    @Test
+    void aFileThatLeavesOutAJobTypesSettingsGetsTheDocumentedDefaults(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("config.yaml");
+        Files.writeString(file, "jobTypes:\n  claude-agent:\n    image: registry.example/agent:3\n");
+        WorkerConfig c = WorkerConfig.load(file, Map.of("HYPHA_K8S_WORKER_JOB_TYPES_CONDA_WORKER_TOKEN_KEY", "TEAM_TOKEN"));
+        WorkerConfig documented = WorkerConfig.load(FILE, Map.of());
+        assertThat(c.jobType("claude-agent").image()).isEqualTo("registry.example/agent:3");
+        assertThat(c.jobType("claude-agent").secretName()).isEqualTo(documented.jobType("claude-agent").secretName());
+        assertThat(c.jobType("claude-agent").limits()).isEqualTo(documented.jobType("claude-agent").limits()).containsKeys("cpu", "memory");
+        assertThat(c.jobType("conda-worker").image()).isEqualTo(documented.jobType("conda-worker").image()).isNotBlank();
+        // a type's setting the file leaves out can still be set from the environment
+        assertThat(c.jobType("conda-worker").tokenKey()).isEqualTo("TEAM_TOKEN");
+        assertThat(c.jobTypeEnabled("k8s-pod")).isTrue();
     }
 }

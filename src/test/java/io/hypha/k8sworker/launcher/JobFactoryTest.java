@@ -28,7 +28,7 @@ class JobFactoryTest {
     }
 
     private Job build(LaunchRequest r) {
-        Map<String, Object> compiled = type.compile(r.manifest());
+        CompiledManifest compiled = type.compile(r.manifest());
         return factory.job(r, type.name(), type.plan(compiled, r), SessionMeta.jobName(r.sessionId(), r.clientId()));
     }
 

@@ -25,7 +25,7 @@ class JobPolicyTest {
     }
 
     private static Map<String, Object> compile(JobType type, Map<String, Object> manifest) {
-        return type.compile(manifest);
+        return type.compile(manifest).toMap();
     }
 
     private static ErrorCode refusal(Runnable r) {
@@ -86,7 +86,7 @@ class JobPolicyTest {
         assertThat(res.get("requests")).containsEntry("cpu", "2").containsEntry("memory", "128Mi");
 
         LaunchRequest r = new LaunchRequest("ws/c", "app", "ws", "c", "http://h", null, "ws/x", null, Map.of());
-        PodSpec pod = new JobFactory(config(Map.of())).job(r, type.name(), type.plan(big, r), SessionMeta.jobName("ws/c", "c"))
+        PodSpec pod = new JobFactory(config(Map.of())).job(r, type.name(), type.plan(type.compile(big), r), SessionMeta.jobName("ws/c", "c"))
                 .getSpec().getTemplate().getSpec();
         assertThat(pod.getContainers().get(0).getResources().getLimits().get("cpu").toString()).isEqualTo("2");
     }
@@ -198,7 +198,7 @@ class JobPolicyTest {
                 "tolerations", List.of(Map.of("key", "gpu", "operator", "Exists")),
                 "secret_env", Map.of("API_KEY", Map.of("secret", "db-creds", "key", "password"))));
         LaunchRequest r = new LaunchRequest("ws/c", "app", "ws", "c", "http://h", null, "ws/x", null, Map.of());
-        PodSpec pod = new JobFactory(lenient).job(r, type.name(), type.plan(compiled, r), SessionMeta.jobName("ws/c", "c"))
+        PodSpec pod = new JobFactory(lenient).job(r, type.name(), type.plan(type.compile(compiled), r), SessionMeta.jobName("ws/c", "c"))
                 .getSpec().getTemplate().getSpec();
         assertThat(pod.getServiceAccountName()).isEqualTo("builder");
         assertThat(pod.getAutomountServiceAccountToken()).isTrue();

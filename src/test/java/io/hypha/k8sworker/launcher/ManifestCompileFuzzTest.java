@@ -56,7 +56,7 @@ class ManifestCompileFuzzTest {
                 "a-token", "ws-fuzz/caller", null, manifest);
         Job job;
         try {
-            Map<String, Object> compiled = type.compile(manifest);
+            CompiledManifest compiled = type.compile(manifest);
             job = factory.job(request, type.name(), type.plan(compiled, request), SessionMeta.jobName(request.sessionId(), "fuzz-1"));
         } catch (WorkerException e) {
             assertCallerError(e);

@@ -59,7 +59,7 @@ class ManifestReaderTest {
         for (String good : java.util.List.of("python:3.11", "python", "library/python:3.11", "docker.io/library/python:3.11",
                 "localhost:5000/a/b:c", "Registry.Example.com/app:V1.0", "a__b/c-d.e_f:1", "a---b", "[::1]:5000/app",
                 "python:3.11@sha256:" + sha, "python@sha512:" + "b".repeat(128), "ghcr.io/acme/app:latest", "host_name.io/app", "Python/app")) {
-            assertThat(ManifestReader.imageProblem(good)).as(good).isNull();
+            assertThat(ManifestValues.imageProblem(good)).as(good).isNull();
         }
         assertThat(refusal(Map.of("image", "Python:3.11"))).contains("lower-case");
         assertThat(refusal(Map.of("image", "python@md5:" + "a".repeat(32)))).contains("unsupported digest algorithm md5");
