@@ -5,11 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicReference;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -30,6 +27,7 @@ import io.hypha.k8sworker.bus.LaunchRequest;
 import io.hypha.k8sworker.bus.Launched;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.kube.Fabric8KubeOps;
 import io.hypha.k8sworker.kube.KubeOps;
 import io.hypha.k8sworker.kube.SessionMeta;
 import io.vertx.core.Future;
@@ -48,7 +46,6 @@ class JobLauncherVerticleTest {
 
     private static final String NAMESPACE = "test";
     private static final String ADDRESS = Addresses.jobType(K8sJobType.NAME);
-    private static final ExecutorService POOL = Executors.newFixedThreadPool(2);
 
     static KubernetesMockServer server;
     static KubernetesClient client;
@@ -58,15 +55,10 @@ class JobLauncherVerticleTest {
     @BeforeEach
     void deploy(Vertx vertx, VertxTestContext ctx) {
         WorkerConfig config = WorkerConfig.load(Path.of("conf/config.yaml"), Map.of("HYPHA_K8S_NAMESPACE", NAMESPACE));
-        KubeOps kube = new KubeOps(client, NAMESPACE, POOL, POOL);
+        KubeOps kube = new Fabric8KubeOps(vertx, client, NAMESPACE, 2, 2, 8);
         bus = new BusClient(vertx);
         Future.all(JobTypes.enabled(config).stream().map(type -> vertx.deployVerticle(new JobLauncherVerticle(type, config, kube))).toList())
                 .onComplete(ctx.succeedingThenComplete());
-    }
-
-    @AfterAll
-    static void stopPool() {
-        POOL.shutdownNow();
     }
 
     private static LaunchRequest launch(String sessionId, String token) {
