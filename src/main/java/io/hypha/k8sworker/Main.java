@@ -90,9 +90,10 @@ public final class Main {
                     v.jobLauncher()));
         }
         return chain
-                .compose(x -> deploy("service-watcher", () -> new ServiceWatcherVerticle(config, kube), v.serviceWatcher()))
+                // before those that follow its leadership
                 .compose(x -> deploy("leader", () -> new LeaderVerticle(config.replicas(), kubernetes, config.kubernetes().namespace(),
                         replicaIdentity()), 1))
+                .compose(x -> deploy("service-watcher", () -> new ServiceWatcherVerticle(config, kube), v.serviceWatcher()))
                 .compose(x -> deploy("hypha-bridge", () -> new HyphaBridgeVerticle(config, typeNames), v.hyphaBridge()))
                 .onSuccess(x -> LOG.info("worker ready: service {} for job types {} in namespace {}", config.hypha().serviceId(),
                         typeNames, config.kubernetes().namespace()));

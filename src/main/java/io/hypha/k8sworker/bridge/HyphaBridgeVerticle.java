@@ -12,7 +12,6 @@ import io.hypha.k8sworker.bus.ErrorCode;
 import io.hypha.k8sworker.bus.Health;
 import io.hypha.k8sworker.bus.HealthOp;
 import io.hypha.k8sworker.bus.HyphaOp;
-import io.hypha.k8sworker.bus.LeaderOp;
 import io.hypha.k8sworker.bus.Leadership;
 import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
@@ -70,19 +69,15 @@ public final class HyphaBridgeVerticle extends VerticleBase {
         consumer = vertx.eventBus().consumer(Addresses.HYPHA, new OperationHandlers()
                 .on(HyphaOp.AWAIT_SERVICE, body -> awaitService(ServiceWait.fromJson(body)))
                 .on(HealthOp.CHECK, body -> Health.answer(connected(), new JsonObject().put("connected", connected()))));
-        vertx.eventBus().<JsonObject>consumer(Addresses.LEADER_STATUS, m -> {
-            leading = Leadership.fromJson(m.body()).leading();
-            syncLeaderService();
-            ports.leading(leading);
-        });
         ports = new PortPublisher(vertx, config);
         return consumer.completion()
                 .compose(v -> ports.start())
-                .compose(v -> bus.<JsonObject>request(Addresses.LEADER, LeaderOp.STATUS, new JsonObject()))
-                .map(status -> leading = Leadership.fromJson(status).leading())
                 // no leader verticle deployed: one process, which leads
-                .otherwise(err -> leading = !config.replicas().leaderElection())
-                .onSuccess(v -> ports.leading(leading))
+                .compose(v -> bus.followLeadership(new Leadership(!config.replicas().leaderElection(), null), now -> {
+                    leading = now.leading();
+                    syncLeaderService();
+                    ports.leading(leading);
+                }))
                 .compose(v -> connect(1));
     }
 

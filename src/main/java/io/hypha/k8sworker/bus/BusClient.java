@@ -1,5 +1,7 @@
 package io.hypha.k8sworker.bus;
 
+import java.util.function.Consumer;
+
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -28,6 +30,21 @@ public final class BusClient {
         return vertx.eventBus().<T>request(address, body, options(op).setSendTimeout(timeoutMs))
                 .map(reply -> reply.body())
                 .recover(err -> Future.failedFuture(WorkerException.from(err)));
+    }
+
+    /**
+     * Follows this replica's {@link Leadership}: {@code onChange} gets it now (asked of the leader
+     * verticle; with none deployed, {@code withoutLeaderVerticle}) and at every change after.
+     */
+    public Future<Void> followLeadership(Leadership withoutLeaderVerticle, Consumer<Leadership> onChange) {
+        vertx.eventBus().<JsonObject>consumer(Addresses.LEADER_STATUS, m -> onChange.accept(Leadership.fromJson(m.body())));
+        return this.<JsonObject>request(Addresses.LEADER, LeaderOp.STATUS, new JsonObject())
+                .map(Leadership::fromJson)
+                .otherwise(withoutLeaderVerticle)
+                .map(now -> {
+                    onChange.accept(now);
+                    return null;
+                });
     }
 
     /** A request whose answer nobody waits for. */

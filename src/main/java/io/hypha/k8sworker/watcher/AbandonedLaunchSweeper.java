@@ -19,7 +19,8 @@ import io.vertx.core.Vertx;
  * still suspended was left by a worker that died mid-launch (its Secret, owned by the Job, goes
  * too). Counting from our own first sighting, not the Job's creation time, keeps clocks out of it
  * and gives another replica's launch the whole grace; the deletion is conditional on the resource
- * version we saw, so a Job resumed meanwhile is left alone.
+ * version we saw, so a Job resumed meanwhile is left alone. With several replicas, only the leader
+ * sweeps.
  */
 final class AbandonedLaunchSweeper implements SessionCache.Listener {
 
@@ -34,6 +35,7 @@ final class AbandonedLaunchSweeper implements SessionCache.Listener {
     /** Suspended Jobs whose deletion is in flight, so that a sweep does not repeat it. */
     private final Set<String> deleting = new HashSet<>();
     private long timer = -1;
+    private boolean leading = true;
 
     AbandonedLaunchSweeper(Vertx vertx, SessionCache cache, KubeOps kube, long graceSeconds) {
         this.vertx = vertx;
@@ -46,6 +48,11 @@ final class AbandonedLaunchSweeper implements SessionCache.Listener {
     void start() {
         long graceMs = graceSeconds * 1000L;
         timer = vertx.setPeriodic(Math.max(500, Math.min(10_000, graceMs / 4)), t -> sweep());
+    }
+
+    /** Only a leading replica sweeps; the others keep counting, so that a new leader knows how long each Job has waited. */
+    void leading(boolean leading) {
+        this.leading = leading;
     }
 
     void stop() {
@@ -68,6 +75,9 @@ final class AbandonedLaunchSweeper implements SessionCache.Listener {
     }
 
     private void sweep() {
+        if (!leading) {
+            return;
+        }
         long graceNanos = graceSeconds * 1_000_000_000L;
         long now = System.nanoTime();
         for (Map.Entry<String, Long> e : new ArrayList<>(suspendedSince.entrySet())) {

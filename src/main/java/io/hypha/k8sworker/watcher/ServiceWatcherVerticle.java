@@ -8,6 +8,7 @@ import io.hypha.k8sworker.bus.Admission;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.Health;
 import io.hypha.k8sworker.bus.HealthOp;
+import io.hypha.k8sworker.bus.Leadership;
 import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.SessionOp;
 import io.hypha.k8sworker.bus.SessionRequest;
@@ -67,7 +68,9 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         consumer = vertx.eventBus().consumer(Addresses.SESSIONS, handlers(commands, admissions, starts, logs));
         healthTimer = vertx.setPeriodic(10_000, t -> checkReachability());
         sweeper.start();
-        return Future.all(cache.start(), consumer.completion()).onSuccess(v -> {
+        Future<Void> leadership = new BusClient(vertx).followLeadership(new Leadership(!config.replicas().leaderElection(), null),
+                now -> sweeper.leading(now.leading()));
+        return Future.all(cache.start(), consumer.completion(), leadership).onSuccess(v -> {
             apiServerAnswered = true;
             LOG.info("watching {} session(s) in namespace {}", cache.size(), kube.namespace());
         });
