@@ -83,7 +83,8 @@ class VerticleBoundaryTest {
     @Test
     void onlyTheBridgeSpeaksHyphaRpc() {
         noClasses().that().resideInAnyPackage("io.hypha.k8sworker.launcher..", "io.hypha.k8sworker.watcher..",
-                        "io.hypha.k8sworker.health..", "io.hypha.k8sworker.leader..", "io.hypha.k8sworker.bus..", "io.hypha.k8sworker.kube..")
+                        "io.hypha.k8sworker.health..", "io.hypha.k8sworker.leader..", "io.hypha.k8sworker.bus..", "io.hypha.k8sworker.kube..",
+                        "io.hypha.k8sworker.config..", "io.hypha.k8sworker.ports..")
                 .should().dependOnClassesThat().resideInAPackage("io.hypha.rpc..")
                 .because("the hypha-bridge owns the Hypha connection")
                 .check(main);

@@ -6,6 +6,7 @@ import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.hypha.k8sworker.bridge.ports.PortPublisher;
 import io.hypha.k8sworker.bus.Addresses;
 import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.ErrorCode;
@@ -17,7 +18,6 @@ import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.ServiceWait;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
-import io.hypha.k8sworker.ports.PortPublisher;
 import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
 import io.hypha.rpc.HyphaException;

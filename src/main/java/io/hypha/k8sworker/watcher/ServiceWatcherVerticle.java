@@ -15,7 +15,6 @@ import io.hypha.k8sworker.bus.SessionRequest;
 import io.hypha.k8sworker.bus.StartWatch;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.hypha.k8sworker.kube.KubeOps;
-import io.hypha.k8sworker.ports.PortWatch;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.MessageConsumer;

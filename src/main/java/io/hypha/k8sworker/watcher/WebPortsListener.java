@@ -2,7 +2,6 @@ package io.hypha.k8sworker.watcher;
 
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
-import io.hypha.k8sworker.ports.PortWatch;
 
 /** Tells the web ports' {@link PortWatch} of every change to a session, as the session cache sees it. */
 final class WebPortsListener implements SessionCache.Listener {

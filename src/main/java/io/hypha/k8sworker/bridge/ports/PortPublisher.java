@@ -1,4 +1,4 @@
-package io.hypha.k8sworker.ports;
+package io.hypha.k8sworker.bridge.ports;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,6 +15,7 @@ import io.hypha.k8sworker.bus.OperationHandlers;
 import io.hypha.k8sworker.bus.PortPublication;
 import io.hypha.k8sworker.bus.PortsOp;
 import io.hypha.k8sworker.config.WorkerConfig;
+import io.hypha.k8sworker.ports.WebPort;
 import io.hypha.rpc.ConnectOptions;
 import io.hypha.rpc.HyphaClient;
 import io.hypha.rpc.RpcFunction;

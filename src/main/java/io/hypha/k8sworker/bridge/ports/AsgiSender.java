@@ -1,4 +1,4 @@
-package io.hypha.k8sworker.ports;
+package io.hypha.k8sworker.bridge.ports;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

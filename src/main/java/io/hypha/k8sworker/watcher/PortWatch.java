@@ -1,4 +1,4 @@
-package io.hypha.k8sworker.ports;
+package io.hypha.k8sworker.watcher;
 
 import java.util.HashMap;
 import java.util.List;
@@ -14,6 +14,8 @@ import io.hypha.k8sworker.bus.BusClient;
 import io.hypha.k8sworker.bus.PortPublication;
 import io.hypha.k8sworker.bus.PortsOp;
 import io.hypha.k8sworker.kube.SessionMeta;
+import io.hypha.k8sworker.ports.WebPort;
+import io.hypha.k8sworker.ports.WebPorts;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonArray;
