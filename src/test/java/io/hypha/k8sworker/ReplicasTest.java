@@ -40,6 +40,8 @@ class ReplicasTest {
     static final String SERVICE_ID = "k8s-worker-replicas-" + Long.toString(System.nanoTime(), 36);
     static final String REPLICA_ID = SERVICE_ID + "-replicas";
     static final String LEASE = "lease-" + Long.toString(System.nanoTime(), 36);
+    /** policy.maxSessionsPerWorkspace of every replica. */
+    static final int LIMIT = 4;
 
     static HyphaTestServer hypha;
     static KubernetesClient kube;
@@ -53,7 +55,8 @@ class ReplicasTest {
         Map<String, String> env = new HashMap<>(Map.of("HYPHA_SERVER_URL", hypha.url(), "HYPHA_TOKEN", hypha.userToken(),
                 "HYPHA_K8S_NAMESPACE", namespace, "HYPHA_VISIBILITY", "public", "KUBECONFIG", KubeCluster.kubeconfigPath().toString(),
                 "HYPHA_SERVICE_ID", SERVICE_ID, "HYPHA_K8S_WORKER_REPLICAS_LEADER_ELECTION", "true",
-                "HYPHA_K8S_WORKER_REPLICAS_LEASE_NAME", LEASE));
+                "HYPHA_K8S_WORKER_REPLICAS_LEASE_NAME", LEASE, "HYPHA_K8S_WORKER_POLICY_MAX_SESSIONS_PER_WORKSPACE",
+                String.valueOf(LIMIT)));
         WorkerProcess w = new WorkerProcess(env).start();
         replicas.add(w);
         return w;
@@ -161,5 +164,43 @@ class ReplicasTest {
         System.out.printf("handover after SIGTERM of the leader: %d ms%n", handover.toMillis());
         assertThat(leader()).isNotSameAs(old);
         assertThat(registrations()).containsExactlyInAnyOrder(SERVICE_ID, REPLICA_ID);
+    }
+
+    @Test
+    @Order(4)
+    void concurrentStartsSpreadOverTheReplicasNeverPassTheWorkspacesLimitAndLeaveNothingBehind() {
+        // sessions that hold a place: not finished (kwok completes python:3.11 pods; python:long ones run until stopped)
+        int before = activeJobs().size();
+        int demand = 8;
+        JsonArray results = (JsonArray) py.exec("""
+                import asyncio
+                async def one():
+                    w = await server.get_service('%s/%s', {'mode': 'random'})
+                    try:
+                        return await w.start({'manifest': {'image': 'python:long', 'command': ['sleep', '3600']}})
+                    except Exception as e:
+                        return 'refused: ' + str(e)
+                return await asyncio.gather(*[one() for _ in range(%d)])
+                """.formatted(ws, REPLICA_ID, demand), Duration.ofMinutes(3));
+        long started = results.stream().filter(r -> !String.valueOf(r).startsWith("refused: ")).count();
+        System.out.printf("concurrent starts over two replicas: %d of %d started, %d sessions before, limit %d%n",
+                started, demand, before, LIMIT);
+        assertThat(results.stream().filter(r -> String.valueOf(r).startsWith("refused: ")))
+                .allSatisfy(r -> assertThat(String.valueOf(r)).contains("policy.maxSessionsPerWorkspace"));
+        assertThat(started).isPositive();
+        assertThat(before + started).isLessThanOrEqualTo(LIMIT);
+        // the refused starts' Jobs are gone, none left suspended, and every start that succeeded runs
+        Await.until("the refused starts' Jobs to go", Duration.ofSeconds(30), () -> activeJobs().size() == before + started);
+        assertThat(activeJobs()).noneMatch(j -> Boolean.TRUE.equals(j.getSpec().getSuspend()));
+        assertThat(kube.secrets().inNamespace(namespace).list().getItems()).allSatisfy(secret -> assertThat(
+                secret.getMetadata().getOwnerReferences()).isNotEmpty());
+    }
+
+    private static List<io.fabric8.kubernetes.api.model.batch.v1.Job> activeJobs() {
+        return kube.batch().v1().jobs().inNamespace(namespace).list().getItems().stream()
+                .filter(j -> j.getMetadata().getDeletionTimestamp() == null)
+                .filter(j -> j.getStatus() == null || j.getStatus().getConditions() == null || j.getStatus().getConditions().stream()
+                        .noneMatch(c -> List.of("Complete", "Failed").contains(c.getType()) && "True".equals(c.getStatus())))
+                .toList();
     }
 }

@@ -165,7 +165,7 @@ public record WorkerConfig(Hypha hypha, Kubernetes kubernetes, Map<String, JobTy
     private static Replicas replicas(JsonObject r, String serviceId) {
         String replicaServiceId = str(r, "replicaServiceId", "");
         return new Replicas(bool(r, "leaderElection", false), str(r, "leaseName", "hypha-k8s-worker"),
-                num(r, "leaseDurationSeconds", 8), num(r, "renewDeadlineSeconds", 6), num(r, "retryPeriodSeconds", 2),
+                num(r, "leaseDurationSeconds", 6), num(r, "renewDeadlineSeconds", 4), num(r, "retryPeriodSeconds", 1),
                 replicaServiceId.isBlank() ? serviceId + "-replicas" : replicaServiceId);
     }
 

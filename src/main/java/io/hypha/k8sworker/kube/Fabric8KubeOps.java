@@ -105,21 +105,22 @@ public final class Fabric8KubeOps implements KubeOps {
 
     /**
      * Creates a session's Job and, when it has one, its token Secret, in an order that a worker killed
-     * at any point cannot turn into a leak: the Job is created suspended (no pod runs without its
-     * Secret), the Secret is created owned by the Job (the garbage collector removes it with the Job,
-     * or at once if the Job is already gone), then the Job is resumed. A Job left suspended by a
-     * killed worker is listed as starting and removed by the service-watcher after
+     * at any point cannot turn into a leak: the Job is created suspended (no pod runs before the
+     * session is admitted, nor without its Secret), then the Secret, owned by the Job (the garbage
+     * collector removes it with the Job, or at once if the Job is already gone). The service-watcher
+     * resumes the Job once it has counted it against the session limits ({@link #resumeJob}); a Job
+     * left suspended by a killed worker is listed as starting and removed after
      * {@code kubernetes.suspendedGraceSeconds}. A failure here deletes the Job (and so the Secret).
      */
     @Override
     public Future<Job> createSession(Job job, Secret tokenSecret) {
         return blocking(() -> {
             var jobs = client.batch().v1().jobs().inNamespace(namespace);
-            if (tokenSecret == null) {
-                return jobs.resource(job).create();
-            }
             Job suspended = new JobBuilder(job).editSpec().withSuspend(true).endSpec().build();
             Job created = jobs.resource(suspended).create();
+            if (tokenSecret == null) {
+                return created;
+            }
             String name = created.getMetadata().getName();
             try {
                 Secret owned = new SecretBuilder(tokenSecret).editMetadata()
@@ -128,11 +129,20 @@ public final class Fabric8KubeOps implements KubeOps {
                                 .withBlockOwnerDeletion(false).withController(false).build())
                         .endMetadata().build();
                 client.secrets().inNamespace(namespace).resource(owned).create();
-                return jobs.withName(name).patch(PatchContext.of(PatchType.STRATEGIC_MERGE), "{\"spec\":{\"suspend\":false}}");
+                return created;
             } catch (RuntimeException e) {
                 deleteQuietly(() -> deleteJobNow(name));
                 throw e;
             }
+        });
+    }
+
+    @Override
+    public Future<Void> resumeJob(String name) {
+        return blocking(() -> {
+            client.batch().v1().jobs().inNamespace(namespace).withName(name)
+                    .patch(PatchContext.of(PatchType.STRATEGIC_MERGE), "{\"spec\":{\"suspend\":false}}");
+            return null;
         });
     }
 

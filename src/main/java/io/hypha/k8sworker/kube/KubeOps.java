@@ -26,10 +26,14 @@ public interface KubeOps {
     String namespace();
 
     /**
-     * Creates a session's Job and, when it has one, its token Secret, such that a worker killed at
-     * any point leaves nothing behind for long (see {@link Fabric8KubeOps#createSession}).
+     * Creates a session's Job, suspended, and, when it has one, its token Secret owned by the Job,
+     * such that a worker killed at any point leaves nothing behind for long (see
+     * {@link Fabric8KubeOps#createSession}). No pod runs until {@link #resumeJob}.
      */
     Future<Job> createSession(Job job, Secret tokenSecret);
+
+    /** Lets a session's suspended Job run its pod. */
+    Future<Void> resumeJob(String name);
 
     /** Deletes a Job still suspended and unchanged since {@code resourceVersion}; true if it did. */
     Future<Boolean> deleteSuspendedJob(String name, String resourceVersion);

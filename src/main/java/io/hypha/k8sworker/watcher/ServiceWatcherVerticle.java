@@ -53,7 +53,7 @@ public final class ServiceWatcherVerticle extends VerticleBase {
         sweeper = new AbandonedLaunchSweeper(vertx, cache, kube, config.kubernetes().suspendedGraceSeconds());
         Admissions admissions = new Admissions(vertx, config, cache, kube);
         follows = new LogFollows(vertx, context, kube);
-        StartFollower starts = new StartFollower(vertx, config, cache, kube, new BusClient(vertx));
+        StartFollower starts = new StartFollower(vertx, config, cache, kube, new BusClient(vertx), admissions);
         // in this order: a Job first stops being a held place, then its waiters look at it
         cache.listen(sweeper);
         cache.listen(admissions);

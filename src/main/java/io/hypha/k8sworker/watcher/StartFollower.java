@@ -50,6 +50,7 @@ final class StartFollower implements SessionCache.Listener {
     private final SessionCache cache;
     private final KubeOps kube;
     private final BusClient bus;
+    private final Admissions admissions;
     private final Map<String, List<Waiter>> waiters = new HashMap<>();
     /**
      * The start-up progress of recent sessions, for get_logs' "progress" items as Hypha's workers keep
@@ -63,12 +64,13 @@ final class StartFollower implements SessionCache.Listener {
         }
     };
 
-    StartFollower(Vertx vertx, WorkerConfig config, SessionCache cache, KubeOps kube, BusClient bus) {
+    StartFollower(Vertx vertx, WorkerConfig config, SessionCache cache, KubeOps kube, BusClient bus, Admissions admissions) {
         this.vertx = vertx;
         this.config = config;
         this.cache = cache;
         this.kube = kube;
         this.bus = bus;
+        this.admissions = admissions;
     }
 
     /** The progress recorded for a session, oldest first ("INFO: ...", as Hypha's workers log them). */
@@ -76,7 +78,35 @@ final class StartFollower implements SessionCache.Listener {
         return progressBySession.getOrDefault(sessionId, List.of());
     }
 
+    /**
+     * A launched session: counted against the limits when its Job first shows (see
+     * {@link Admissions}), then resumed and followed, or deleted before any pod ran and refused.
+     */
     Future<JsonObject> await(StartWatch request) {
+        String sessionId = request.sessionId();
+        return admissions.verdict(sessionId)
+                .compose(admitted -> resume(sessionId), refusal -> refuse(sessionId, refusal))
+                .compose(resumed -> follow(request));
+    }
+
+    private Future<Void> resume(String sessionId) {
+        String jobName = cache.view(sessionId).map(SessionView::jobName).orElse(null);
+        if (jobName == null) {
+            return Future.failedFuture(new WorkerException(ErrorCode.START_FAILED, "the session was stopped while it started"));
+        }
+        return kube.resumeJob(jobName).recover(err -> Future.failedFuture(new WorkerException(ErrorCode.UNAVAILABLE,
+                "session " + sessionId + ": could not resume Job " + jobName + ": " + err.getMessage())));
+    }
+
+    /** Another replica's start came first: this one's Job goes before any pod ran, Secret and all. */
+    private Future<Void> refuse(String sessionId, Throwable refusal) {
+        String jobName = cache.view(sessionId).map(SessionView::jobName).orElse(null);
+        LOG.info("session {}: over a session limit once counted with the other replicas' starts; deleting Job {}", sessionId, jobName);
+        Future<Boolean> deleted = jobName == null ? Future.succeededFuture(false) : kube.deleteJob(jobName);
+        return deleted.transform(ar -> Future.failedFuture(refusal));
+    }
+
+    private Future<JsonObject> follow(StartWatch request) {
         String sessionId = request.sessionId();
         String jobName = cache.view(sessionId).map(SessionView::jobName).orElse(null);
         recordProgress(sessionId, "info", (jobName == null ? "Job" : "Job " + jobName) + " created; waiting for its pod");

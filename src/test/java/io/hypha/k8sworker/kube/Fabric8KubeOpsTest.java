@@ -74,8 +74,12 @@ class Fabric8KubeOpsTest {
                 ctx.verify(() -> {
                     assertThat(Vertx.currentContext()).isSameAs(loop);
                     assertThat(Context.isOnEventLoopThread()).isTrue();
-                    assertThat(j.getSpec().getSuspend()).isFalse();
+                    // no pod before the service-watcher has counted the session
+                    assertThat(j.getSpec().getSuspend()).isTrue();
                 });
+                return kube.resumeJob("seam-job");
+            }).compose(resumed -> {
+                ctx.verify(() -> assertThat(Vertx.currentContext()).isSameAs(loop));
                 return kube.informJobs(labels, new ResourceEventHandler<>() {
                     @Override
                     public void onAdd(Job obj) {

@@ -137,6 +137,20 @@ public final class FakeKubeOps implements KubeOps {
         return Future.succeededFuture(job);
     }
 
+    /** Resumed Jobs' names, in order. */
+    public final List<String> resumedJobs = new CopyOnWriteArrayList<>();
+
+    @Override
+    public Future<Void> resumeJob(String name) {
+        Job job = jobs.get(name);
+        if (job == null) {
+            return Future.failedFuture(new IllegalStateException("no Job " + name));
+        }
+        resumedJobs.add(name);
+        job(new io.fabric8.kubernetes.api.model.batch.v1.JobBuilder(job).editSpec().withSuspend(false).endSpec().build());
+        return Future.succeededFuture();
+    }
+
     @Override
     public Future<Boolean> deleteSuspendedJob(String name, String resourceVersion) {
         deletedSuspendedJobs.add(name);

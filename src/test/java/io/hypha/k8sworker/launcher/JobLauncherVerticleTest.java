@@ -136,9 +136,9 @@ class JobLauncherVerticleTest {
             assertThat(job.getMetadata().getLabels()).containsEntry(SessionMeta.JOB_TYPE, "k8s-job")
                     .containsEntry(SessionMeta.MANAGED_BY, SessionMeta.MANAGED_BY_VALUE);
             assertThat(job.getMetadata().getAnnotations()).containsEntry(SessionMeta.SESSION_ID, r.sessionId());
-            // created suspended, resumed once its token Secret exists
+            // created suspended, and left so: the service-watcher resumes it once it has counted the session
             assertThat(job.getSpec().getSuspend()).isTrue();
-            assertThat(new JsonObject(resume.get()).getJsonObject("spec").getBoolean("suspend")).isFalse();
+            assertThat(resume.get()).isNull();
             List<Secret> secrets = secretsOf(r);
             assertThat(secrets).hasSize(1);
             Secret secret = secrets.get(0);
