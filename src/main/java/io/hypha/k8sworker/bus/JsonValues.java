@@ -38,4 +38,30 @@ public final class JsonValues {
         }
         return value;
     }
+
+    /**
+     * What kind of value a caller sent, for an error that names it: "a string", "a number", "a
+     * boolean", "a list", "a map", else the Java type's name; {@code absent} for null.
+     */
+    public static String kindOf(Object v, String absent) {
+        if (v == null) {
+            return absent;
+        }
+        if (v instanceof String) {
+            return "a string";
+        }
+        if (v instanceof Boolean) {
+            return "a boolean";
+        }
+        if (v instanceof Number) {
+            return "a number";
+        }
+        if (v instanceof List) {
+            return "a list";
+        }
+        if (v instanceof Map) {
+            return "a map";
+        }
+        return v.getClass().getSimpleName();
+    }
 }

@@ -1,9 +1,10 @@
 package io.hypha.k8sworker.launcher;
 
-import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+
+import io.hypha.k8sworker.bus.JsonValues;
 
 /**
  * The shapes Kubernetes and Docker accept for manifest values (names, labels, quantities, image
@@ -70,24 +71,6 @@ final class ManifestValues {
     }
 
     static String typeName(Object v) {
-        if (v == null) {
-            return "null";
-        }
-        if (v instanceof String) {
-            return "a string";
-        }
-        if (v instanceof Boolean) {
-            return "a boolean";
-        }
-        if (v instanceof Number) {
-            return "a number";
-        }
-        if (v instanceof List) {
-            return "a list";
-        }
-        if (v instanceof Map) {
-            return "a map";
-        }
-        return v.getClass().getSimpleName();
+        return JsonValues.kindOf(v, "null");
     }
 }

@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 import io.hypha.k8sworker.bus.ErrorCode;
+import io.hypha.k8sworker.bus.JsonValues;
 import io.hypha.k8sworker.bus.WorkerException;
 import io.hypha.k8sworker.config.WorkerConfig;
 import io.vertx.core.json.JsonArray;
@@ -201,24 +202,6 @@ public final class WebPorts {
     }
 
     private static String typeName(Object v) {
-        if (v == null) {
-            return "nothing";
-        }
-        if (v instanceof Map<?, ?>) {
-            return "a map";
-        }
-        if (v instanceof List<?>) {
-            return "a list";
-        }
-        if (v instanceof String) {
-            return "a string";
-        }
-        if (v instanceof Number) {
-            return "a number";
-        }
-        if (v instanceof Boolean) {
-            return "a boolean";
-        }
-        return v.getClass().getSimpleName();
+        return JsonValues.kindOf(v, "nothing");
     }
 }
