@@ -47,13 +47,11 @@ final class Admissions implements SessionCache.Listener {
     private final WorkerConfig config;
     private final SessionCache cache;
     private final KubeOps kube;
-    /** Sessions admitted whose Job the informer has not shown yet: session id to workspace. */
-    private final Map<String, String> admitted = new HashMap<>();
-    /** The user of each admitted session that counts towards policy.maxSessionsPerUser; entries leave with {@link #admitted}'s. */
-    private final Map<String, String> admittedUsers = new HashMap<>();
+    /** Admitted starts whose Job the informer has not shown yet: each holds a place. */
+    private final Set<String> unseen = new HashSet<>();
     /** Admitted sessions stopped before their Job appeared: the Job is deleted when it does. */
     private final Set<String> stopOnArrival = new HashSet<>();
-    /** What each admitted start was asked to count against (its workspace, user, whether user-limited). */
+    /** Admitted starts (their workspace, user, whether user-limited), until their await takes the verdict or {@link #HOLD_MS} pass. */
     private final Map<String, Admission> admissions = new HashMap<>();
     /** Each admitted start's count when its Job first showed: nothing when within the limits, else the refusal. */
     private final Map<String, Optional<WorkerException>> verdicts = new HashMap<>();
@@ -68,26 +66,28 @@ final class Admissions implements SessionCache.Listener {
     }
 
     Future<Void> admit(Admission a) {
-        if (cache.view(a.sessionId()).isPresent() || admitted.containsKey(a.sessionId())) {
+        if (cache.view(a.sessionId()).isPresent() || unseen.contains(a.sessionId())) {
             return Future.failedFuture(new WorkerException(ErrorCode.CONFLICT, "a session with id " + a.sessionId() + " already exists"));
         }
-        admittedUsers.keySet().retainAll(admitted.keySet());
         int[] counts = new int[3];
         for (SessionView s : cache.sessions()) {
-            if (s.sessionId() != null && !admitted.containsKey(s.sessionId()) && s.occupiesSlot()) {
+            if (s.sessionId() != null && !unseen.contains(s.sessionId()) && s.occupiesSlot()) {
                 count(counts, a, s.workspace(), s.user());
             }
         }
-        for (Map.Entry<String, String> e : admitted.entrySet()) {
-            count(counts, a, e.getValue(), admittedUsers.get(e.getKey()));
+        for (String held : unseen) {
+            Admission h = admissions.get(held);
+            count(counts, a, h.workspace(), h.user());
         }
         Optional<WorkerException> refusal = overLimit(a, counts);
         if (refusal.isPresent()) {
             return Future.failedFuture(refusal.get());
         }
         admissions.put(a.sessionId(), a);
+        unseen.add(a.sessionId());
         vertx.setTimer(HOLD_MS, t -> {
             if (admissions.remove(a.sessionId(), a)) {
+                unseen.remove(a.sessionId());
                 verdicts.remove(a.sessionId());
                 Promise<Void> waiting = awaitingVerdict.remove(a.sessionId());
                 if (waiting != null) {
@@ -96,11 +96,6 @@ final class Admissions implements SessionCache.Listener {
                 }
             }
         });
-        admitted.put(a.sessionId(), a.workspace());
-        if (a.user() != null) {
-            admittedUsers.put(a.sessionId(), a.user());
-        }
-        vertx.setTimer(HOLD_MS, t -> admitted.remove(a.sessionId(), a.workspace()));
         return Future.succeededFuture();
     }
 
@@ -138,7 +133,7 @@ final class Admissions implements SessionCache.Listener {
      */
     Future<Void> verdict(String sessionId) {
         Optional<WorkerException> decided = verdicts.remove(sessionId);
-        if (decided == null && !admitted.containsKey(sessionId)) {
+        if (decided == null && !unseen.contains(sessionId)) {
             Admission a = admissions.get(sessionId);
             decided = a == null ? Optional.empty() : countAtFirstSight(a);
         }
@@ -162,7 +157,7 @@ final class Admissions implements SessionCache.Listener {
 
     /** The launch failed: its place is free again. */
     void release(String sessionId) {
-        admitted.remove(sessionId);
+        unseen.remove(sessionId);
         admissions.remove(sessionId);
         verdicts.remove(sessionId);
     }
@@ -173,7 +168,7 @@ final class Admissions implements SessionCache.Listener {
      */
     void stopWhenLaunched(SessionRequest request) {
         String sessionId = request.sessionId();
-        String launchingIn = admitted.get(sessionId);
+        String launchingIn = unseen.contains(sessionId) ? admissions.get(sessionId).workspace() : null;
         if (launchingIn != null && (request.admin() || launchingIn.equals(request.callerWorkspace()))) {
             stopOnArrival.add(sessionId);
             vertx.setTimer(HOLD_MS, t -> stopOnArrival.remove(sessionId));
@@ -185,7 +180,7 @@ final class Admissions implements SessionCache.Listener {
         if (sessionId == null) {
             return;
         }
-        if (admitted.remove(sessionId) != null && admissions.containsKey(sessionId)) {
+        if (unseen.remove(sessionId)) {
             Optional<WorkerException> verdict = countAtFirstSight(admissions.get(sessionId));
             Promise<Void> waiting = awaitingVerdict.remove(sessionId);
             if (waiting == null) {
